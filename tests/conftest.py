@@ -1,0 +1,60 @@
+import struct
+
+import numpy as np
+import pytest
+
+SR = 16000
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def tone(freq=440.0, seconds=1.0, sr=SR, amp=0.5):
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def write_wav_bytes(path, samples, sr, bits, float_format=False):
+    """A WAV file written byte by byte, independent of the reader under test.
+
+    ``samples`` is ``(n,)`` or ``(n, channels)`` of the raw stored values
+    (unsigned for 8 bits, signed integers for 16/24/32, floats for float).
+    """
+    samples = np.asarray(samples)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    channels = samples.shape[1]
+    width = bits // 8
+    if float_format:
+        data = samples.astype('<f4' if bits == 32 else '<f8').tobytes()
+    elif bits == 8:
+        data = samples.astype(np.uint8).tobytes()
+    elif bits == 24:
+        ints = samples.astype('<i4').reshape(-1)
+        data = b''.join(struct.pack('<i', int(v))[:3] for v in ints)
+    else:
+        data = samples.astype('<i{}'.format(width)).tobytes()
+    fmt = struct.pack('<HHIIHH', 3 if float_format else 1, channels, sr,
+                      sr * channels * width, channels * width, bits)
+    body = b'WAVE' + b'fmt ' + struct.pack('<I', len(fmt)) + fmt
+    if float_format:  # float WAVs carry a fact chunk
+        body += b'fact' + struct.pack('<II', 4, samples.shape[0])
+    body += b'data' + struct.pack('<I', len(data)) + data
+    with open(path, 'wb') as f:
+        f.write(b'RIFF' + struct.pack('<I', len(body)) + body)
+    return str(path)
+
+
+def write_float_wav(path, y, sr=SR):
+    return write_wav_bytes(path, np.asarray(y, dtype=np.float32), sr, 32,
+                           float_format=True)
+
+
+@pytest.fixture(scope='session')
+def demo_data(tmp_path_factory):
+    from music_classification import demo
+    return demo.make_demo_dataset(tmp_path_factory.mktemp('demo'), seed=3,
+                                  n_artists=2, songs_per_artist=2,
+                                  song_seconds=14.0)

@@ -1,0 +1,161 @@
+import librosa
+import numpy as np
+from numpy.testing import assert_allclose
+import pytest
+
+from music_classification import features
+from music_classification.errors import ParameterError
+from music_classification.features import FeatureConfig, log_melspectrogram
+
+from conftest import SR, tone
+
+
+def librosa_log_mel(y, sr=SR, **kwargs):
+    """The original's computation, one clip at a time, in float64."""
+    S = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float64),
+                                       sr=sr, n_fft=2048, n_mels=256,
+                                       **kwargs)
+    return np.log(S + 1.0)
+
+
+def signals(rng):
+    n = features.WINDOW_SAMPLES
+    t = np.arange(n) / SR
+    chirp = 0.5 * np.sin(2 * np.pi * (100 + 300 * t) * t)
+    noise = 0.3 * rng.standard_normal(n)
+    eight_bit = np.round(noise * 127) / 128  # what an 8-bit file holds
+    return {'tone': tone(440.0, n / SR), 'chirp': chirp, 'noise': noise,
+            'eight_bit': eight_bit, 'silence': np.zeros(n)}
+
+
+@pytest.mark.parametrize('name', ['tone', 'chirp', 'noise', 'eight_bit',
+                                  'silence'])
+def test_matches_librosa(rng, name):
+    y = signals(rng)[name]
+    ours = log_melspectrogram(y=y.astype(np.float32))
+    assert ours.shape == (1, 1, 256, 321)
+    assert ours.dtype == np.float32
+    assert_allclose(ours[0, 0], librosa_log_mel(y), rtol=1e-5, atol=2e-5)
+
+
+def test_window_shape():
+    assert features.WINDOW_SAMPLES == 163840
+    assert features.n_frames(features.WINDOW_SAMPLES) == 321
+    assert FeatureConfig().input_shape == (256, 321)
+    assert FeatureConfig().window_samples == 1024 * 160
+
+
+@pytest.mark.parametrize('n_samples', [4096, 20000, 163839, 163841])
+def test_other_lengths_match_librosa(rng, n_samples):
+    y = (0.2 * rng.standard_normal(n_samples)).astype(np.float32)
+    ours = log_melspectrogram(y=y)
+    assert ours.shape == (1, 1, 256, features.n_frames(n_samples))
+    assert_allclose(ours[0, 0], librosa_log_mel(y), rtol=1e-5, atol=2e-5)
+
+
+def test_batch_equals_single_clips(rng):
+    batch = (0.3 * rng.standard_normal((5, 30000))).astype(np.float32)
+    together = log_melspectrogram(y=batch, max_batch=2)
+    for i in range(5):
+        alone = log_melspectrogram(y=batch[i])
+        assert_allclose(together[i], alone[0], rtol=1e-6, atol=1e-6)
+
+
+def test_other_sample_rate_matches_librosa(rng):
+    y = (0.3 * rng.standard_normal(22050)).astype(np.float32)
+    ours = log_melspectrogram(y=y, sr=22050)
+    assert_allclose(ours[0, 0], librosa_log_mel(y, sr=22050), rtol=1e-5,
+                    atol=2e-5)
+
+
+@pytest.mark.parametrize('compression', ['none', 'sqrt'])
+def test_compression_switch(rng, compression):
+    y = (0.3 * rng.standard_normal(40000)).astype(np.float32)
+    S = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=SR,
+                                       n_fft=2048, n_mels=256)
+    expected = S if compression == 'none' else np.sqrt(S)
+    ours = log_melspectrogram(y=y, compression=compression)[0, 0]
+    assert_allclose(ours, expected, rtol=2e-5, atol=2e-5 * expected.max())
+
+
+def test_hand_computed_bin_centred_tone():
+    # A sinusoid of amplitude A exactly on FFT bin k: an interior frame of a
+    # periodic Hann window of length N has |X[k]| = A N / 4 and
+    # |X[k +- 1]| = A N / 8, and nothing elsewhere.
+    N, k, A = 2048, 100, 0.5
+    n = 16 * N
+    y = (A * np.cos(2 * np.pi * k * np.arange(n) / N)).astype(np.float32)
+    power = features.power_spectrogram(y=y[None], n_fft=N, hop_length=512)
+    frame = power[0, 10]
+    assert_allclose(frame[k], (A * N / 4) ** 2, rtol=1e-4)
+    assert_allclose(frame[[k - 1, k + 1]], (A * N / 8) ** 2, rtol=1e-4)
+    assert frame[:k - 1].max() < 1e-6 * frame[k]
+    fb = features.mel_filterbank()
+    expected_mel = (fb[:, k] * (A * N / 4) ** 2
+                    + (fb[:, k - 1] + fb[:, k + 1]) * (A * N / 8) ** 2)
+    ours = log_melspectrogram(y=y, compression='none')[0, 0, :, 10]
+    assert_allclose(ours, expected_mel, rtol=1e-4, atol=1e-3)
+
+
+def test_silence_is_zero():
+    out = log_melspectrogram(y=np.zeros(features.WINDOW_SAMPLES, np.float32))
+    assert not out.any()
+
+
+def test_filterbank_is_librosas():
+    expected = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=256)
+    got = features.mel_filterbank()
+    assert got.shape == (256, 1025)
+    assert_allclose(got, expected, rtol=1e-7)
+    assert not got.flags.writeable
+
+
+def test_config_round_trip_and_call(rng):
+    config = FeatureConfig(compression='sqrt')
+    assert FeatureConfig.from_dict(config.to_dict()) == config
+    y = (0.1 * rng.standard_normal(9000)).astype(np.float32)
+    assert_allclose(config(y), log_melspectrogram(y=y, compression='sqrt'))
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(y=np.zeros(10, dtype=np.int16)), 'floating-point'),
+    (dict(y=np.zeros((2, 2, 10), dtype=np.float32)), '1-D'),
+    (dict(y=np.zeros(0, dtype=np.float32)), 'empty'),
+    (dict(y=[0.0, 0.1]), '1-D'),
+    (dict(y=np.zeros(10, np.float32), compression='log'), 'compression'),
+    (dict(y=np.zeros(10, np.float32), n_mels=0), 'n_mels'),
+    (dict(y=np.zeros(10, np.float32), fmax=9000), 'fmax'),
+])
+def test_bad_input(bad, message):
+    with pytest.raises(ParameterError, match=message):
+        log_melspectrogram(**bad)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ParameterError, match='unknown'):
+        FeatureConfig.from_dict({'sr': 16000, 'n_bands': 3})
+
+
+def check_features_on_device(xp, rng):
+    """The same function on another array module gives the NumPy result."""
+    batch = (0.3 * rng.standard_normal((3, features.WINDOW_SAMPLES))
+             ).astype(np.float32)
+    expected = log_melspectrogram(y=batch)
+    got = log_melspectrogram(y=xp.asarray(batch))
+    assert type(got) is type(xp.asarray(batch))
+    assert_allclose(xp.asnumpy(got) if xp is not np else got, expected,
+                    rtol=1e-4, atol=1e-4)
+
+
+def test_features_numpy(rng):
+    check_features_on_device(np, rng)
+
+
+@pytest.mark.gpu
+def test_features_cupy(rng):
+    cupy = pytest.importorskip('cupy')
+    try:
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver or no device
+        pytest.skip('no CUDA device: {}'.format(e))
+    check_features_on_device(cupy, rng)
