@@ -1,0 +1,192 @@
+import os
+import zipfile
+
+import chainer
+import numpy as np
+from numpy.testing import assert_allclose, assert_array_equal
+import pytest
+
+from music_classification import MUSIC_NET, load_model, save_model
+from music_classification.errors import ModelFileError, ParameterError
+from music_classification.net import conv_output_shape
+
+
+@pytest.fixture(scope='module')
+def model():
+    np.random.seed(0)
+    return MUSIC_NET()
+
+
+def test_original_parameter_count(model):
+    assert sum(p.size for p in model.params()) == 69791607
+
+
+def test_original_layers(model):
+    shapes = {name: p.shape for name, p in model.namedparams()}
+    assert shapes == {
+        '/conv1/W': (16, 1, 16, 9), '/conv1/b': (16,),
+        '/conv2/W': (32, 16, 5, 3), '/conv2/b': (32,),
+        '/conv3/W': (64, 32, 3, 3), '/conv3/b': (64,),
+        '/fc4/W': (4096, 64 * 14 * 19), '/fc4/b': (4096,),
+        '/fc5/W': (7, 4096), '/fc5/b': (7,),
+    }
+    assert model.conv1.stride == (4, 4)
+    assert model.conv2.stride == (2, 2)
+    assert model.conv3.stride == (2, 2)
+    assert model.conv1.pad == model.conv2.pad == model.conv3.pad == (0, 0)
+    assert conv_output_shape((256, 321)) == (64, 14, 19)
+
+
+def test_initial_weights_are_n_0_002(model):
+    # Chainer v1's wscale=0.02*sqrt(fan_in) meant N(0, 0.02**2).
+    for name, p in model.namedparams():
+        if name.endswith('/W'):
+            tolerance = 4 * 0.02 / np.sqrt(2 * p.size)  # ~4 s.e. of a std
+            assert abs(float(p.array.std()) - 0.02) < max(tolerance, 1e-4), \
+                name
+            assert abs(float(p.array.mean())) < 4 * 0.02 / np.sqrt(p.size)
+        else:
+            assert not p.array.any(), name
+
+
+def check_forward(model, x, t):
+    """Shared by the CPU and GPU tests: forward, loss, backward, predict."""
+    xp = model.xp
+    model.cleargrads()
+    with chainer.using_config('train', True):
+        loss, accuracy = model(x, t)
+    assert loss.shape == () and np.isfinite(float(loss.array))
+    assert 0.0 <= float(accuracy.array) <= 1.0
+    loss.backward()
+    for name, p in model.namedparams():
+        assert p.grad is not None and xp.isfinite(p.grad).all(), name
+    assert float(abs(model.conv1.W.grad).sum()) > 0
+    probs = model.predict(x)
+    assert probs.shape == (x.shape[0], model.n_classes)
+    assert_allclose(chainer.backends.cuda.to_cpu(probs.array.sum(axis=1)),
+                    1.0, rtol=1e-5)
+    return chainer.backends.cuda.to_cpu(probs.array)
+
+
+def tiny_batch(rng, n=2, shape=(256, 321)):
+    x = rng.uniform(0, 3, size=(n, 1) + shape).astype(np.float32)
+    t = np.arange(n, dtype=np.int32) % 7
+    return x, t
+
+
+def test_forward_backward_cpu(model, rng):
+    x, t = tiny_batch(rng)
+    check_forward(model, x, t)
+
+
+@pytest.mark.gpu
+def test_forward_backward_gpu_matches_cpu(rng):
+    cupy = pytest.importorskip('cupy')
+    if not chainer.backends.cuda.available:
+        pytest.skip('chainer.backends.cuda.available is False (no GPU?)')
+    np.random.seed(1)
+    cpu = MUSIC_NET()
+    gpu = cpu.copy(mode='copy')
+    gpu.to_device('@cupy:0')
+    x, t = tiny_batch(rng)
+    expected = check_forward(cpu, x, t)
+    got = check_forward(gpu, cupy.asarray(x), cupy.asarray(t))
+    assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_dropout_follows_config(model, rng):
+    x, _ = tiny_batch(rng, n=1)
+    with chainer.using_config('train', True):
+        a = model.forward(x).array
+        b = model.forward(x).array
+    assert not np.array_equal(a, b)
+    with chainer.using_config('train', True):  # predict never drops out
+        p1 = model.predict(x).array
+        p2 = model.predict(x).array
+    assert_array_equal(p1, p2)
+    with chainer.using_config('train', False):
+        assert_allclose(chainer.functions.softmax(model.forward(x)).array,
+                        p1, rtol=1e-6)
+
+
+def test_other_window_length_and_classes(rng):
+    net = MUSIC_NET(n_classes=3, input_shape=(128, 161))
+    assert net.fc4.W.shape[1] == 64 * conv_output_shape((128, 161))[1] * \
+        conv_output_shape((128, 161))[2]
+    x, t = tiny_batch(rng, shape=(128, 161))
+    check_forward(net, x, t % 3)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(input_shape=(20, 30)), 'too small'),
+    (dict(n_classes=1), 'n_classes'),
+])
+def test_bad_construction(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        MUSIC_NET(**kwargs)
+
+
+def test_wrong_input_shape_is_a_clear_error(model):
+    with pytest.raises(ParameterError, match=r'\(batch, 1, 256, 321\)'):
+        model.predict(np.zeros((1, 1, 256, 320), np.float32))
+
+
+def test_save_load_round_trip(model, rng, tmp_path):
+    path = save_model(model, tmp_path / 'sub' / 'model.npz')
+    assert os.listdir(tmp_path / 'sub') == ['model.npz']  # no temp left
+    loaded = load_model(path)
+    assert loaded.n_classes == 7
+    x, _ = tiny_batch(rng)
+    assert_array_equal(loaded.predict(x).array, model.predict(x).array)
+
+
+def test_failed_save_keeps_the_old_file(model, tmp_path, monkeypatch):
+    path = save_model(model, tmp_path / 'model.npz')
+    before = open(path, 'rb').read()
+
+    def broken(*args, **kwargs):
+        raise OSError('disk full')
+    monkeypatch.setattr(chainer.serializers, 'save_npz', broken)
+    with pytest.raises(OSError, match='disk full'):
+        save_model(model, path)
+    assert open(path, 'rb').read() == before
+    assert os.listdir(tmp_path) == ['model.npz']
+
+
+def test_pickled_npz_is_refused(tmp_path):
+    path = tmp_path / 'evil.npz'
+    np.savez(path, **{'conv1/W': np.array([{'a': 1}], dtype=object)})
+    with pytest.raises(ModelFileError, match='pickled'):
+        load_model(path)
+
+
+def test_not_a_model_file(tmp_path):
+    path = tmp_path / 'model.npz'
+    path.write_bytes(b'this is not a zip file')
+    with pytest.raises(ModelFileError, match='model.npz'):
+        load_model(path)
+    with pytest.raises(ModelFileError, match='no such'):
+        load_model(tmp_path / 'missing.npz')
+    np.savez(tmp_path / 'other.npz', a=np.zeros(3))
+    with pytest.raises(ModelFileError, match='fc5/b'):
+        load_model(tmp_path / 'other.npz')
+
+
+def test_mismatched_model_names_the_parameter(model, tmp_path):
+    path = save_model(model, tmp_path / 'model.npz')
+    with pytest.raises(ModelFileError, match='fc5/W'):
+        load_model(path, MUSIC_NET(n_classes=5))
+    with pytest.raises(ModelFileError, match='fc4/W'):
+        load_model(path, input_shape=(128, 161))
+
+
+def test_reads_the_originals_hdf5_format(model, rng, tmp_path):
+    # serializers.save_hdf5 of the original wrote one dataset per parameter.
+    h5py = pytest.importorskip('h5py')
+    path = tmp_path / 'model3-01-00999.model'
+    with h5py.File(path, 'w') as f:
+        for name, p in model.namedparams():
+            f.create_dataset(name.lstrip('/'), data=p.array)
+    loaded = load_model(path)
+    x, _ = tiny_batch(rng)
+    assert_array_equal(loaded.predict(x).array, model.predict(x).array)
