@@ -1,0 +1,116 @@
+"""The original's augmentation: recorded noise and random volume.
+
+Pure functions on 1-D float arrays; every random draw comes from the
+``numpy.random.Generator`` passed in, never from global state.
+"""
+
+import functools
+
+import numpy as np
+
+from music_classification.errors import ParameterError
+
+#: Noise scale range of the original: ``noise * U(0.001, 3.0)``.
+NOISE_SCALE = (0.001, 3.0)
+#: Volume range for songs: ``y * U(0.1, 1.0)``.
+SONG_VOLUME = (0.1, 1.0)
+#: Volume range for the "Other" sounds: ``y * U(0.05, 1.0)``.
+OTHER_VOLUME = (0.05, 1.0)
+
+
+def add_noise(y, noise, *, rng, scale=None, low=NOISE_SCALE[0],
+              high=NOISE_SCALE[1]):
+    """``y + scale * noise[start:start + len(y)]`` with a random start.
+
+    Args:
+        y (numpy.ndarray): ``(n_samples,)`` waveform.
+        noise (numpy.ndarray): ``(n_noise,)`` noise; repeated end to end if
+            shorter than ``y``.
+        rng (numpy.random.Generator): source of ``scale`` and the start.
+        scale (float or None): fixed noise gain; ``None`` draws U(low, high).
+
+    Returns:
+        numpy.ndarray: a new float32 array of ``y``'s shape.
+    """
+    if scale is None:
+        scale = rng.uniform(low, high)
+    if len(noise) < len(y):
+        noise = np.resize(noise, len(y))  # repeats the noise end to end
+    start = rng.integers(0, len(noise) - len(y) + 1)
+    segment = noise[start:start + len(y)]
+    return (y + segment * np.float32(scale)).astype(np.float32, copy=False)
+
+
+def change_volume(y, *, rng, volume=None, low=SONG_VOLUME[0],
+                  high=SONG_VOLUME[1]):
+    """``y * volume`` with ``volume`` drawn from U(low, high) if not given."""
+    if volume is None:
+        volume = rng.uniform(low, high)
+    return (y * np.float32(volume)).astype(np.float32, copy=False)
+
+
+def fit_to_length(y, length, *, rng=None):
+    """Cut or zero-pad a clip to exactly ``length`` samples.
+
+    As the original did for its "Other" sounds: a longer clip is cut at a
+    random place, a shorter one is zero-padded at a random place. Without
+    ``rng`` the cut starts at 0 and the padding goes at the end.
+    """
+    n = len(y)
+    if n == length:
+        return y
+    if n > length:
+        start = 0 if rng is None else int(rng.integers(0, n - length + 1))
+        return y[start:start + length]
+    out = np.zeros(length, dtype=y.dtype)
+    start = 0 if rng is None else int(rng.integers(0, length - n + 1))
+    out[start:start + n] = y
+    return out
+
+
+def pink_noise(n_samples, *, rng):
+    """Pink (1/f power) Gaussian noise, zero mean and unit RMS."""
+    white = rng.standard_normal(n_samples)
+    spectrum = np.fft.rfft(white)
+    freqs = np.arange(len(spectrum), dtype=np.float64)
+    freqs[0] = 1.0
+    spectrum /= np.sqrt(freqs)
+    spectrum[0] = 0.0
+    pink = np.fft.irfft(spectrum, n=n_samples)
+    return pink / np.sqrt(np.mean(pink ** 2))
+
+
+@functools.lru_cache(maxsize=4)
+def _default_noise(sr, seconds, seed, mains_hz):
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    noise = 0.01 * pink_noise(n, rng=rng)
+    # Mains hum and its harmonics, slowly wandering in level.
+    wobble = 1.0 + 0.3 * np.sin(2 * np.pi * 0.13 * t + rng.uniform(0, 6.3))
+    for k, amp in ((1, 0.004), (2, 0.002), (3, 0.0015), (5, 0.0007)):
+        if k * mains_hz < sr / 2:
+            noise += amp * wobble * np.sin(2 * np.pi * k * mains_hz * t
+                                           + rng.uniform(0, 2 * np.pi))
+    noise = noise.astype(np.float32)
+    noise.flags.writeable = False
+    return noise
+
+
+def default_noise(*, sr=16000, seconds=20.0, seed=0, mains_hz=50.0):
+    """Built-in room noise: pink noise plus mains hum, deterministic.
+
+    The original recorded a few seconds of its room with PyAudio
+    (``noise/noise.npy``) and loaded it from a path relative to the working
+    directory. When no noise is given, this stands in for it: pink noise at
+    an RMS of 0.01 (about -40 dBFS, a quiet room through a cheap microphone)
+    plus a 50 Hz hum with harmonics. The same arguments always give the same,
+    read-only, array.
+
+    Returns:
+        numpy.ndarray: ``(seconds * sr,)`` float32.
+    """
+    if sr <= 0 or seconds <= 0:
+        raise ParameterError('sr and seconds must be positive, got {} and {}'
+                             .format(sr, seconds))
+    return _default_noise(int(sr), float(seconds), int(seed), float(mains_hz))

@@ -1,0 +1,231 @@
+"""READ_DATASET and READ_DATASET2: the original's data readers, fixed.
+
+``READ_DATASET`` cuts one song into overlapping windows of ``chunk * length``
+samples (1024 * 160 = 163,840, about 10.24 s at 16 kHz); ``READ_DATASET2``
+serves a folder of short non-music sounds plus one silent clip, the "Other"
+class. Both add the original's augmentation (a random slice of background
+noise times U(0.001, 3.0), then a volume of U(0.1, 1.0) for songs or
+U(0.05, 1.0) for "Other" sounds) and keep the original's method names.
+
+They are :class:`chainer.dataset.DatasetMixin` datasets: ``get_example(i)``
+returns the augmented waveform of window ``i`` (with its label when one is
+given), so that a converter can compute the features of a whole batch at once
+on the training device; ``get_one_melspec`` and ``get_batch_melspec`` return
+features directly, through the package's one feature function.
+
+Differences from the original, on purpose:
+
+* ``shuffle_indexes`` permutes the window offsets. The original replaced them
+  with ``permutation(len(indexes))``, i.e. the numbers ``0..n-1``, so after
+  the first shuffle every window started within the first ``n`` samples of
+  the song.
+* Randomness comes from a ``numpy.random.Generator`` (``rng=``, or a seed),
+  never from NumPy's global state, so a seed reproduces a run.
+* The noise is an argument (array, ``.npy`` or audio file), with a built-in
+  default, instead of ``noise/noise.npy`` relative to the working directory.
+* Any sample format and any number of channels are read correctly (see
+  :mod:`music_classification.audio`), a wrong sample rate raises an error
+  naming the file and both rates, and ``expected_fs`` defaults to 16000.
+* The features are ``log(1 + mel)`` (the original applied the log later, in
+  its training script); ``compression='none'`` gives the raw mel power.
+"""
+
+import warnings
+
+import chainer
+import numpy as np
+
+from music_classification import audio
+from music_classification import augment as augmentation
+from music_classification import features as _features
+from music_classification.errors import DatasetError
+
+
+def make_rng(rng):
+    """A ``numpy.random.Generator`` from a Generator, a seed or ``None``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+class _WindowDataset(chainer.dataset.DatasetMixin):
+    """What READ_DATASET and READ_DATASET2 share: noise, features, batches."""
+
+    #: (low, high) of the random volume.
+    volume_range = augmentation.SONG_VOLUME
+
+    def __init__(self, chunk, length, expected_fs, noise, rng, augment,
+                 label, compression):
+        self.CHUNK = int(chunk)
+        self.length = int(length)
+        self.window = self.CHUNK * self.length
+        if self.window <= 0:
+            raise DatasetError('chunk and length must be positive, got {} '
+                               'and {}'.format(chunk, length))
+        self.rng = make_rng(rng)
+        self.augment = bool(augment)
+        self.label = label
+        self.compression = compression
+        self.sampling_rate = expected_fs
+        self.noise = audio.load_noise(noise, sr=expected_fs) if augment \
+            else None
+
+    @property
+    def features(self):
+        """The :class:`~music_classification.features.FeatureConfig` used."""
+        return _features.FeatureConfig(
+            sr=self.sampling_rate, chunk=self.CHUNK, length=self.length,
+            compression=self.compression)
+
+    def _augment(self, data):
+        data = augmentation.add_noise(data, self.noise, rng=self.rng)
+        low, high = self.volume_range
+        return augmentation.change_volume(data, rng=self.rng, low=low,
+                                          high=high)
+
+    def get_one_wave(self, index):
+        """The (augmented) waveform of one window, ``(chunk * length,)``."""
+        raise NotImplementedError  # defined by each dataset
+
+    def get_example(self, i):
+        wave = self.get_one_wave(i)
+        if self.label is None:
+            return wave
+        return wave, np.int32(self.label)
+
+    def get_one_melspec(self, index):
+        """Features of one window, ``(n_mels, frames)`` float32."""
+        return self.get_batch_melspec([index])[0, 0]
+
+    def get_batch_melspec(self, indexes):
+        """Model-ready features ``(len(indexes), 1, n_mels, frames)``."""
+        waves = np.stack([self.get_one_wave(i) for i in indexes])
+        return self.features(waves)
+
+
+class READ_DATASET(_WindowDataset):
+    """Windows of one song, with noise and volume augmentation.
+
+    Args:
+        wavfile (str): the song: any file :func:`~music_classification.audio.
+            load_audio` reads.
+        chunk (int): samples per chunk (the original: 1024).
+        length (int): chunks per window (the original: 160).
+        expected_fs (int): the song's sample rate in Hz (default 16000).
+        noise: background noise: an array, a ``.npy`` or an audio file, or
+            ``None`` for :func:`~music_classification.augment.default_noise`.
+        stride (int): samples between window starts. The article's listing
+            started a window every 5 samples (``linspace(0, n, n / 5)``), its
+            training script every 3.
+        rng: ``numpy.random.Generator`` or seed for the augmentation and
+            :meth:`shuffle_indexes`.
+        augment (bool): add noise and change the volume (the original always
+            did); ``False`` gives the clean windows.
+        label (int or None): returned with each example by ``get_example``.
+        compression (str): see :func:`~music_classification.features.
+            log_melspectrogram`.
+        resample (bool): resample a song of another rate instead of raising
+            :class:`~music_classification.errors.SampleRateError`.
+
+    A song shorter than one window is zero-padded at its end to one window
+    (with a warning), so it yields exactly one window.
+    """
+
+    def __init__(self, wavfile, chunk=_features.CHUNK, length=_features.LENGTH,
+                 expected_fs=_features.SAMPLE_RATE, *, noise=None, stride=5,
+                 rng=None, augment=True, label=None, compression='log1p',
+                 resample=False):
+        super(READ_DATASET, self).__init__(
+            chunk, length, expected_fs, noise, rng, augment, label,
+            compression)
+        if int(stride) < 1:
+            raise DatasetError('stride must be at least 1, got {}'.format(
+                stride))
+        self.wavfile = str(wavfile)
+        all_data, _ = audio.load_audio(wavfile, sr=expected_fs,
+                                       resample=resample)
+        if len(all_data) < self.window:
+            warnings.warn(
+                '{}: {:.2f} s long, shorter than one window ({:.2f} s); '
+                'zero-padded at the end to one window'.format(
+                    wavfile, len(all_data) / expected_fs,
+                    self.window / expected_fs), stacklevel=2)
+            all_data = augmentation.fit_to_length(all_data, self.window)
+        self.all_data = all_data
+        self.stride = int(stride)
+        # Window start offsets, in ascending order until shuffled.
+        self.indexes = np.arange(0, len(all_data) - self.window + 1,
+                                 self.stride, dtype=np.int64)
+
+    @property
+    def n_blocks(self):
+        """Number of windows."""
+        return len(self.indexes)
+
+    def __len__(self):
+        return len(self.indexes)
+
+    def shuffle_indexes(self):
+        """Shuffle the window offsets in place (fixed: permutes the offsets)."""
+        self.indexes = self.rng.permutation(self.indexes)
+
+    def get_one_wave(self, index):
+        start = self.indexes[index]
+        data = self.all_data[start:start + self.window]
+        return self._augment(data) if self.augment else data.copy()
+
+
+class READ_DATASET2(_WindowDataset):
+    """The "Other" class: a folder of short non-music sounds plus silence.
+
+    Each example is one whole sound fitted to a window as the original did:
+    a longer sound is cut at a random place, a shorter one zero-padded at a
+    random place (both at 0 with ``augment=False``). Then noise, and a volume
+    of U(0.05, 1.0).
+
+    Args:
+        folder (str): folder of audio files (door knocks, footsteps, ...).
+        chunk, length, expected_fs, noise, rng, augment, compression,
+        resample: as for :class:`READ_DATASET`.
+        label (int or None): label of every example (the original: 0).
+        include_silence (bool): add one all-silent clip, as the original.
+    """
+
+    volume_range = augmentation.OTHER_VOLUME
+
+    def __init__(self, folder, chunk=_features.CHUNK, length=_features.LENGTH,
+                 expected_fs=_features.SAMPLE_RATE, *, noise=None, rng=None,
+                 augment=True, label=0, include_silence=True,
+                 compression='log1p', resample=False):
+        super(READ_DATASET2, self).__init__(
+            chunk, length, expected_fs, noise, rng, augment, label,
+            compression)
+        self.folder = str(folder)
+        self.files = audio.list_audio_files(folder)
+        self.sounds = [audio.load_audio(path, sr=expected_fs,
+                                        resample=resample)[0]
+                       for path in self.files]
+        self.names = [str(path) for path in self.files]
+        if include_silence:
+            self.sounds.append(np.zeros(self.window, dtype=np.float32))
+            self.names.append('<silence>')
+
+    @property
+    def n_data(self):
+        """Number of sounds, the silent clip included."""
+        return len(self.sounds)
+
+    def __len__(self):
+        return len(self.sounds)
+
+    def shuffle_indexes(self):
+        """Shuffle the order of the sounds (and their names) in place."""
+        order = self.rng.permutation(len(self.sounds))
+        self.sounds = [self.sounds[i] for i in order]
+        self.names = [self.names[i] for i in order]
+
+    def get_one_wave(self, index):
+        rng = self.rng if self.augment else None
+        data = augmentation.fit_to_length(self.sounds[index], self.window,
+                                          rng=rng)
+        return self._augment(data) if self.augment else data.copy()

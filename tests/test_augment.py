@@ -1,0 +1,66 @@
+import numpy as np
+from numpy.testing import assert_allclose, assert_array_equal
+import pytest
+
+from music_classification import augment
+from music_classification.errors import ParameterError
+
+
+def test_add_noise_fixed_scale_is_a_slice(rng):
+    y = np.linspace(-0.5, 0.5, 100).astype(np.float32)
+    noise = np.arange(1000, dtype=np.float32) / 1000
+    out = augment.add_noise(y, noise, rng=rng, scale=2.0)
+    start = int(round((out[0] - y[0]) / 2.0 * 1000))
+    assert_allclose(out, y + 2.0 * noise[start:start + 100], atol=1e-6)
+
+
+def test_add_noise_draws_scale_in_range(rng):
+    y = np.zeros(50, np.float32)
+    noise = np.ones(80, np.float32)
+    scales = [augment.add_noise(y, noise, rng=rng)[0] for _ in range(500)]
+    assert 0.001 <= min(scales) and max(scales) <= 3.0
+    assert max(scales) - min(scales) > 2.5  # spans the range
+
+
+def test_short_noise_is_repeated(rng):
+    out = augment.add_noise(np.zeros(10, np.float32),
+                            np.array([1, 2, 3], np.float32), rng=rng,
+                            scale=1.0)
+    assert_array_equal(out, [1, 2, 3, 1, 2, 3, 1, 2, 3, 1])
+
+
+def test_change_volume(rng):
+    y = np.ones(5, np.float32)
+    assert_allclose(augment.change_volume(y, rng=rng, volume=0.3), 0.3)
+    vols = [augment.change_volume(y, rng=rng, low=0.05, high=1.0)[0]
+            for _ in range(300)]
+    assert 0.05 <= min(vols) < 0.1 and 0.95 < max(vols) <= 1.0
+
+
+def test_fit_to_length(rng):
+    y = np.arange(1, 6, dtype=np.float32)
+    assert_array_equal(augment.fit_to_length(y, 8), [1, 2, 3, 4, 5, 0, 0, 0])
+    assert_array_equal(augment.fit_to_length(y, 3), [1, 2, 3])
+    assert augment.fit_to_length(y, 5) is y
+    padded = augment.fit_to_length(y, 9, rng=rng)
+    start = int(np.flatnonzero(padded)[0])
+    assert_array_equal(padded[start:start + 5], y)
+    assert padded.sum() == y.sum()
+    starts = {int(augment.fit_to_length(y, 2, rng=rng)[0]) for _ in range(50)}
+    assert starts == {1, 2, 3, 4}
+
+
+def test_default_noise_is_deterministic_and_quiet():
+    a = augment.default_noise()
+    b = augment.default_noise()
+    assert a is b and not a.flags.writeable
+    assert a.dtype == np.float32 and a.shape == (20 * 16000,)
+    rms = float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))
+    assert 0.008 < rms < 0.02
+    spectrum = np.abs(np.fft.rfft(a))
+    freqs = np.fft.rfftfreq(len(a), 1 / 16000)
+    hum = spectrum[np.argmin(abs(freqs - 50))]
+    assert hum > 10 * np.median(spectrum[(freqs > 40) & (freqs < 60)])
+    assert not np.array_equal(augment.default_noise(seed=1)[:100], a[:100])
+    with pytest.raises(ParameterError):
+        augment.default_noise(seconds=0)

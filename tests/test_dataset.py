@@ -1,0 +1,188 @@
+import os
+
+import numpy as np
+from numpy.testing import assert_allclose, assert_array_equal
+import pytest
+import soundfile
+
+from music_classification import (READ_DATASET, READ_DATASET2,
+                                  log_melspectrogram)
+from music_classification.errors import (AudioFileError, DatasetError,
+                                         SampleRateError)
+from music_classification.features import WINDOW_SAMPLES
+
+from conftest import SR, tone, write_float_wav, write_wav_bytes
+
+
+@pytest.fixture
+def song(tmp_path, rng):
+    # 12 s: a tone plus a little noise, as the original's 8-bit WAV.
+    y = tone(330.0, seconds=12.0) + 0.05 * rng.standard_normal(12 * SR)
+    stored = np.clip(np.round(y * 128 + 128), 0, 255)
+    return write_wav_bytes(tmp_path / 'song.wav', stored, SR, 8)
+
+
+@pytest.fixture
+def other_dir(tmp_path):
+    folder = tmp_path / 'other'
+    folder.mkdir()
+    write_float_wav(folder / 'knock.wav', tone(200.0, seconds=1.0))
+    write_float_wav(folder / 'washer.wav', tone(60.0, seconds=12.0, amp=0.3))
+    return str(folder)
+
+
+def test_windows_of_a_song(song):
+    ds = READ_DATASET(song, 1024, 160, 16000, stride=1000, augment=False)
+    n_expected = len(range(0, 12 * SR - WINDOW_SAMPLES + 1, 1000))
+    assert ds.n_blocks == len(ds) == n_expected
+    assert ds.window == 163840
+    assert_array_equal(ds.indexes[:3], [0, 1000, 2000])
+    wave = ds.get_one_wave(2)
+    assert wave.shape == (163840,)
+    assert_array_equal(wave, ds.all_data[2000:2000 + 163840])
+    mel = ds.get_one_melspec(2)
+    assert mel.shape == (256, 321)
+    assert_allclose(mel, log_melspectrogram(y=wave)[0, 0])
+    batch = ds.get_batch_melspec([0, 1, 2])
+    assert batch.shape == (3, 1, 256, 321) and batch.dtype == np.float32
+    assert_allclose(batch[2, 0], mel)
+
+
+def test_default_stride_is_the_articles(song):
+    ds = READ_DATASET(song, augment=False)
+    assert ds.stride == 5
+    assert ds.n_blocks == len(range(0, 12 * SR - WINDOW_SAMPLES + 1, 5))
+
+
+def test_shuffle_permutes_the_offsets(song):
+    # The original replaced the offsets by permutation(len(indexes)).
+    ds = READ_DATASET(song, stride=7, rng=0, augment=False)
+    before = ds.indexes.copy()
+    ds.shuffle_indexes()
+    assert not np.array_equal(ds.indexes, before)
+    assert_array_equal(np.sort(ds.indexes), before)
+    assert ds.indexes.max() == before.max()
+
+
+def test_same_seed_same_batches(song):
+    a = READ_DATASET(song, stride=50, rng=7)
+    b = READ_DATASET(song, stride=50, rng=7)
+    c = READ_DATASET(song, stride=50, rng=8)
+    for ds in (a, b, c):
+        ds.shuffle_indexes()
+    xa, xb, xc = (ds.get_batch_melspec([0, 1]) for ds in (a, b, c))
+    assert_array_equal(xa, xb)
+    assert not np.allclose(xa, xc)
+
+
+def test_augmentation_is_noise_then_volume(song):
+    clean = READ_DATASET(song, stride=100, augment=False)
+    silent = np.zeros(1000, np.float32)
+    ds = READ_DATASET(song, stride=100, rng=1, noise=silent)
+    ratios = []
+    for i in range(40):
+        wave = ds.get_one_wave(i)
+        ref = clean.get_one_wave(i)
+        ratio = float(np.dot(wave, ref) / np.dot(ref, ref))
+        assert_allclose(wave, ratio * ref, rtol=1e-4, atol=1e-6)
+        ratios.append(ratio)
+    assert 0.1 <= min(ratios) and max(ratios) <= 1.0
+    noisy = READ_DATASET(song, stride=100, rng=1, noise=np.ones(1000))
+    diff = noisy.get_one_wave(0) - 0  # noise * U(0.001, 3), then volume
+    assert not np.allclose(diff, clean.get_one_wave(0))
+
+
+def test_noise_argument_forms(song, tmp_path):
+    np.save(tmp_path / 'noise.npy', np.full(5000, 64, dtype=np.int8))
+    wav = write_float_wav(tmp_path / 'noise.wav', np.full(5000, 0.5))
+    for noise in (str(tmp_path / 'noise.npy'), wav, np.full(5000, 0.5)):
+        ds = READ_DATASET(song, stride=1000, noise=noise)
+        assert_allclose(ds.noise, 0.5)
+    with pytest.raises(AudioFileError, match='missing.npy: no such file'):
+        READ_DATASET(song, noise=str(tmp_path / 'missing.npy'))
+
+
+def test_get_example_carries_the_label(song):
+    ds = READ_DATASET(song, stride=1000, rng=0, label=3)
+    wave, label = ds.get_example(1)
+    assert wave.shape == (163840,) and wave.dtype == np.float32
+    assert label == 3 and label.dtype == np.int32
+    assert READ_DATASET(song, stride=1000).get_example(0).shape == (163840,)
+
+
+def test_short_song_is_padded_with_a_warning(tmp_path):
+    path = write_float_wav(tmp_path / 'short.wav', tone(seconds=3.0))
+    with pytest.warns(UserWarning, match='short.wav: 3.00 s long'):
+        ds = READ_DATASET(path, augment=False)
+    assert ds.n_blocks == 1
+    wave = ds.get_one_wave(0)
+    assert_allclose(wave[:3 * SR], tone(seconds=3.0))
+    assert not wave[3 * SR:].any()
+
+
+def test_song_errors(tmp_path, song):
+    path = write_float_wav(tmp_path / 'cd.wav', tone(seconds=11, sr=22050),
+                           sr=22050)
+    with pytest.raises(SampleRateError, match='cd.wav: .*22050.*16000'):
+        READ_DATASET(path)
+    assert READ_DATASET(path, resample=True, augment=False).n_blocks > 0
+    with pytest.raises(DatasetError, match='stride'):
+        READ_DATASET(song, stride=0)
+
+
+def test_other_sounds(other_dir):
+    ds = READ_DATASET2(other_dir, rng=0, augment=False)
+    assert ds.n_data == len(ds) == 3  # two sounds and the silent clip
+    assert ds.names[-1] == '<silence>'
+    knock, washer, silence = (ds.get_one_wave(i) for i in range(3))
+    assert knock.shape == washer.shape == silence.shape == (163840,)
+    assert_allclose(knock[:SR], tone(200.0, seconds=1.0), atol=1e-7)
+    assert not knock[SR:].any()
+    assert_allclose(washer, tone(60.0, seconds=12.0, amp=0.3)[:163840],
+                    atol=1e-7)
+    assert not silence.any()
+    x, t = ds.get_example(0)
+    assert t == 0
+    assert ds.get_batch_melspec([0, 1, 2]).shape == (3, 1, 256, 321)
+
+
+def test_other_sounds_are_placed_and_cut_at_random(other_dir):
+    ds = READ_DATASET2(other_dir, rng=0, noise=np.zeros(10))
+    starts = set()
+    for _ in range(10):
+        knock = ds.get_one_wave(0)
+        starts.add(int(np.flatnonzero(knock)[0]))
+    assert len(starts) > 5
+    vols = [np.abs(ds.get_one_wave(1)).max() / 0.3 for _ in range(200)]
+    assert 0.05 <= min(vols) < 0.1 and max(vols) <= 1.0 + 1e-6
+
+
+def test_other_shuffle_keeps_names_with_sounds(other_dir):
+    ds = READ_DATASET2(other_dir, rng=3, augment=False)
+    pairs = {n: len(s) for n, s in zip(ds.names, ds.sounds)}
+    for _ in range(3):
+        ds.shuffle_indexes()
+        assert {n: len(s) for n, s in zip(ds.names, ds.sounds)} == pairs
+
+
+def test_other_errors(tmp_path):
+    with pytest.raises(AudioFileError, match='holds no audio files'):
+        READ_DATASET2(tmp_path)
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    (bad / 'broken.wav').write_bytes(b'RIFFxxxxWAVE')
+    with pytest.raises(AudioFileError, match='broken.wav'):
+        READ_DATASET2(bad)
+    no_silence = tmp_path / 'one'
+    no_silence.mkdir()
+    soundfile.write(str(no_silence / 'a.flac'), tone(seconds=0.5), SR)
+    assert READ_DATASET2(no_silence, include_silence=False).n_data == 1
+
+
+def test_demo_data_through_the_readers(demo_data):
+    ds = READ_DATASET(demo_data.songs[demo_data.artists[0]][0],
+                      noise=demo_data.noise_path, rng=0, label=1)
+    other = READ_DATASET2(demo_data.other_dir, noise=demo_data.noise_path,
+                          rng=0)
+    assert other.n_data == len(os.listdir(demo_data.other_dir)) + 1
+    assert ds.get_batch_melspec([0, 5]).shape == (2, 1, 256, 321)
