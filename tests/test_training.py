@@ -1,0 +1,89 @@
+import json
+import os
+import subprocess
+import sys
+
+import chainer
+import numpy as np
+from numpy.testing import assert_array_equal
+import pytest
+
+from music_classification import READ_DATASET, READ_DATASET2, load_model
+from music_classification import training
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def classes(demo_data):
+    rng = np.random.default_rng(0)
+    other = [READ_DATASET2(demo_data.other_dir, rng=rng, label=0)]
+    artists = [[READ_DATASET(p, rng=rng, label=k, stride=400)
+                for p in demo_data.songs[a]]
+               for k, a in enumerate(demo_data.artists, start=1)]
+    return [other] + artists
+
+
+def test_balanced_batches(classes):
+    it = training.BalancedIterator(classes, batch_per_class=[1, 3, 2], rng=0)
+    for _ in range(3):
+        batch = next(it)
+        labels = [int(t) for _, t in batch]
+        assert labels == [0, 1, 1, 1, 2, 2]
+    assert it.iteration == 3
+    assert 0 < it.epoch_detail < 1
+
+
+def test_draws_from_every_dataset_of_a_class():
+    # Any sequences work as datasets; windows are drawn uniformly over all
+    # windows of a class, whichever song they belong to.
+    songs = [[('a', i) for i in range(3)], [('b', i) for i in range(5)]]
+    other = [[('o', 0)]]
+    it = training.BalancedIterator([other, songs], batch_per_class=[1, 4],
+                                   rng=0)
+    seen = set()
+    for _ in range(50):
+        batch = next(it)
+        assert batch[0] == ('o', 0) and len(batch) == 5
+        seen.update(batch[1:])
+    assert seen == set(songs[0]) | set(songs[1])
+
+
+def test_iterator_state_round_trip(classes, tmp_path):
+    a = training.BalancedIterator(classes, batch_per_class=1, rng=3)
+    next(a)
+    chainer.serializers.save_npz(str(tmp_path / 'it.npz'), a)
+    b = training.BalancedIterator(classes, batch_per_class=1, rng=99)
+    chainer.serializers.load_npz(str(tmp_path / 'it.npz'), b)
+    assert b.iteration == 1
+    assert a.rng.integers(0, 10 ** 9) == b.rng.integers(0, 10 ** 9)
+
+
+def test_empty_class_is_refused():
+    with pytest.raises(training.DatasetError, match='class 1'):
+        training.BalancedIterator([[np.zeros(3)], []])
+
+
+def test_converter_makes_model_input(classes):
+    batch = next(training.BalancedIterator(classes, batch_per_class=1, rng=0))
+    x, t = training.FeatureConverter()(batch)
+    assert x.shape == (3, 1, 256, 321) and x.dtype == np.float32
+    assert_array_equal(t, [0, 1, 2])
+
+
+def test_demo_script_trains_and_predicts(tmp_path):
+    out = tmp_path / 'run'
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'demo.py'),
+         '--data', str(tmp_path / 'data'), '--out', str(out),
+         '--iterations', '5', '--artists', '2', '--batch-per-class', '2'],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert 'held-out songs' in result.stdout
+    assert 'song accuracy: ' in result.stdout
+    assert sorted(os.listdir(out)) == ['labels.json', 'log', 'model.npz']
+    with open(out / 'labels.json') as f:
+        labels = json.load(f)
+    assert labels['classes'][0] == 'Other' and len(labels['classes']) == 3
+    model = load_model(out / 'model.npz')
+    assert model.n_classes == 3
