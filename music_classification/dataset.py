@@ -67,8 +67,22 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
         self.label = label
         self.compression = compression
         self.sampling_rate = expected_fs
-        self.noise = audio.load_noise(noise, sr=expected_fs) if augment \
-            else None
+        self._noise_arg = noise
+        self.noise = None
+
+    def _load(self, path, resample):
+        # With expected_fs=None (the original's default) the first file read
+        # fixes the rate; every later file (and the noise) must match it.
+        y, sr = audio.load_audio(path, sr=self.sampling_rate,
+                                 resample=resample)
+        self.sampling_rate = sr
+        return y
+
+    def _load_noise(self):
+        if self.augment:
+            self.noise = audio.load_noise(self._noise_arg,
+                                          sr=self.sampling_rate)
+        del self._noise_arg
 
     @property
     def features(self):
@@ -111,7 +125,8 @@ class READ_DATASET(_WindowDataset):
             load_audio` reads.
         chunk (int): samples per chunk (the original: 1024).
         length (int): chunks per window (the original: 160).
-        expected_fs (int): the song's sample rate in Hz (default 16000).
+        expected_fs (int or None): the song's sample rate in Hz (default
+            16000); ``None`` accepts the file's rate, as the original did.
         noise: background noise: an array, a ``.npy`` or an audio file, or
             ``None`` for :func:`~music_classification.augment.default_noise`.
         stride (int): samples between window starts. The article's listing
@@ -142,14 +157,15 @@ class READ_DATASET(_WindowDataset):
             raise DatasetError('stride must be at least 1, got {}'.format(
                 stride))
         self.wavfile = str(wavfile)
-        all_data, _ = audio.load_audio(wavfile, sr=expected_fs,
-                                       resample=resample)
+        all_data = self._load(wavfile, resample)
+        self._load_noise()
+        fs = self.sampling_rate
         if len(all_data) < self.window:
             warnings.warn(
                 '{}: {:.2f} s long, shorter than one window ({:.2f} s); '
                 'zero-padded at the end to one window'.format(
-                    wavfile, len(all_data) / expected_fs,
-                    self.window / expected_fs), stacklevel=2)
+                    wavfile, len(all_data) / fs, self.window / fs),
+                stacklevel=2)
             all_data = augmentation.fit_to_length(all_data, self.window)
         self.all_data = all_data
         self.stride = int(stride)
@@ -202,9 +218,8 @@ class READ_DATASET2(_WindowDataset):
             compression)
         self.folder = str(folder)
         self.files = audio.list_audio_files(folder)
-        self.sounds = [audio.load_audio(path, sr=expected_fs,
-                                        resample=resample)[0]
-                       for path in self.files]
+        self.sounds = [self._load(path, resample) for path in self.files]
+        self._load_noise()
         self.names = [str(path) for path in self.files]
         if include_silence:
             self.sounds.append(np.zeros(self.window, dtype=np.float32))

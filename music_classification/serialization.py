@@ -97,11 +97,17 @@ def load_model(path, model=None, **kwargs):
         raise ModelFileError('{}: no such model file'.format(path))
     with open(path, 'rb') as f:
         magic = f.read(8)
-    if magic == _HDF5_MAGIC:
-        return _load_hdf5(path, model, kwargs)
+    arrays = _read_hdf5(path) if magic == _HDF5_MAGIC else _read_npz(path)
+    if model is None:
+        model = MUSIC_NET(n_classes=_fc5_classes(path, arrays), **kwargs)
+    _fill(path, model, arrays)
+    return model
+
+
+def _read_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+            return {key: npz[key] for key in npz.files}
     except ValueError as e:
         if 'allow_pickle' in str(e):
             raise ModelFileError(
@@ -113,10 +119,28 @@ def load_model(path, model=None, **kwargs):
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise ModelFileError('{}: not a .npz model file ({})'.format(
             path, e)) from None
-    if model is None:
-        model = MUSIC_NET(n_classes=_fc5_classes(path, arrays), **kwargs)
-    _fill(path, model, arrays)
-    return model
+
+
+def _read_hdf5(path):
+    # The original's serializers.save_hdf5: one dataset per parameter.
+    try:
+        import h5py
+    except ImportError:
+        raise ModelFileError(
+            '{}: an HDF5 model (the original\'s format); reading it needs '
+            'h5py: pip install h5py'.format(path)) from None
+    arrays = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            arrays[name] = np.asarray(obj)
+    try:
+        with h5py.File(path, 'r') as f:
+            f.visititems(visit)
+    except OSError as e:
+        raise ModelFileError('{}: unreadable HDF5 file ({})'.format(
+            path, e)) from None
+    return arrays
 
 
 def _fill(path, model, arrays):
@@ -138,25 +162,3 @@ def _fill(path, model, arrays):
                 path, name, value.dtype))
     for name, param in expected.items():
         param.array[...] = model.xp.asarray(arrays[name], dtype=param.dtype)
-
-
-def _load_hdf5(path, model, kwargs):
-    try:
-        import h5py
-    except ImportError:
-        raise ModelFileError(
-            '{}: an HDF5 model (the original\'s format); reading it needs '
-            'h5py: pip install h5py'.format(path)) from None
-    try:
-        with h5py.File(path, 'r') as f:
-            arrays = {}
-            f.visititems(lambda name, obj: arrays.__setitem__(
-                name, np.asarray(obj)) if isinstance(obj, h5py.Dataset)
-                else None)
-    except OSError as e:
-        raise ModelFileError('{}: unreadable HDF5 file ({})'.format(
-            path, e)) from None
-    if model is None:
-        model = MUSIC_NET(n_classes=_fc5_classes(path, arrays), **kwargs)
-    _fill(path, model, arrays)
-    return model

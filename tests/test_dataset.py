@@ -186,3 +186,18 @@ def test_demo_data_through_the_readers(demo_data):
                           rng=0)
     assert other.n_data == len(os.listdir(demo_data.other_dir)) + 1
     assert ds.get_batch_melspec([0, 5]).shape == (2, 1, 256, 321)
+
+
+def test_expected_fs_none_accepts_the_files_rate(tmp_path):
+    # The original's default: no check, the file's own rate is used.
+    path = write_float_wav(tmp_path / 'a.wav', tone(seconds=8.0, sr=22050),
+                           sr=22050)
+    ds = READ_DATASET(path, expected_fs=None, stride=5000)
+    assert ds.sampling_rate == 22050
+    assert ds.features.sr == 22050
+    folder = tmp_path / 'other'
+    folder.mkdir()
+    write_float_wav(folder / 'a.wav', tone(seconds=1.0, sr=22050), sr=22050)
+    write_float_wav(folder / 'b.wav', tone(seconds=1.0), sr=16000)
+    with pytest.raises(SampleRateError, match='b.wav: .*16000.*22050'):
+        READ_DATASET2(folder, expected_fs=None)
