@@ -30,6 +30,7 @@ Differences from the original, on purpose:
   its training script); ``compression='none'`` gives the raw mel power.
 """
 
+import os
 import warnings
 
 import chainer
@@ -69,6 +70,22 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
         self.sampling_rate = expected_fs
         self._noise_arg = noise
         self.noise = None
+
+    @property
+    def rng(self):
+        """The generator of the augmentation (one stream per process)."""
+        if os.getpid() != self._rng_pid:
+            # A worker of a MultiprocessIterator starts with a copy of the
+            # parent's generator: give it a stream of its own.
+            self._rng = np.random.default_rng(
+                [int(self._rng.integers(2 ** 63)), os.getpid()])
+            self._rng_pid = os.getpid()
+        return self._rng
+
+    @rng.setter
+    def rng(self, value):
+        self._rng = make_rng(value)
+        self._rng_pid = os.getpid()
 
     def _load(self, path, resample):
         # With expected_fs=None (the original's default) the first file read

@@ -1,8 +1,10 @@
 """The original's training recipe on Chainer's own machinery.
 
-* :class:`BalancedIterator`: every step takes ``batch_per_class`` random
-  windows from every class (the original: 10 from each artist, plus the
-  "Other" clips), so a class with more songs does not dominate.
+* :func:`balanced_iterator`: Chainer's ``SerialIterator`` or
+  ``MultiprocessIterator`` with a :class:`BalancedOrderSampler`: every step
+  takes ``batch_per_class`` random windows from every class (the original:
+  10 from each artist, plus the "Other" clips), so a class with more songs
+  does not dominate.
 * :class:`FeatureConverter`: stacks the examples' waveforms on the training
   device and computes the features there, batched, with the package's one
   feature function (on the GPU when training on the GPU).
@@ -10,8 +12,6 @@
 * :func:`loss_with_report`: the loss function for ``StandardUpdater``; it
   reports ``loss`` and ``accuracy`` for ``LogReport``.
 """
-
-import json
 
 import chainer
 import numpy as np
@@ -21,76 +21,78 @@ from music_classification.dataset import make_rng
 from music_classification.errors import DatasetError
 
 
-class BalancedIterator(chainer.dataset.Iterator):
-    """Class-balanced random batches drawn from per-class datasets.
+class BalancedOrderSampler(chainer.iterators.OrderSampler):
+    """Class-balanced batches for Chainer's own iterators.
+
+    The iterator's dataset is the concatenation of the classes' examples,
+    class by class (``class_sizes[c]`` examples for class ``c``). Every
+    ``batch_size = sum(batch_per_class)`` consecutive positions of the order
+    hold ``batch_per_class[c]`` examples of class ``c``, drawn uniformly (with
+    replacement) among that class's examples: the original's "10 windows from
+    every artist plus the Other clips" in each step. An epoch is
+    ``batches_per_epoch`` batches.
 
     Args:
-        classes (list): for each class, a list of datasets whose
-            ``get_example`` returns ``(wave, label)``.
-        batch_per_class (int or list of int): examples per class per batch
-            (one number for all classes, or one per class).
-        rng: ``numpy.random.Generator`` or seed choosing the windows.
-
-    Each batch holds ``sum(batch_per_class)`` examples. Windows are drawn
-    uniformly from all windows of a class, with replacement across batches.
-    ``epoch_detail`` counts passes over the total number of windows.
+        class_sizes (list of int): examples per class, in dataset order.
+        batch_per_class (int or list of int): examples per class per batch.
+        batches_per_epoch (int): batches in one epoch.
+        rng: ``numpy.random.Generator`` or seed.
     """
 
-    def __init__(self, classes, batch_per_class=10, rng=None):
-        self.classes = [list(datasets) for datasets in classes]
-        for label, datasets in enumerate(self.classes):
-            if not datasets or not sum(len(d) for d in datasets):
+    def __init__(self, class_sizes, batch_per_class, batches_per_epoch=100,
+                 rng=None):
+        self.class_sizes = [int(n) for n in class_sizes]
+        for label, n in enumerate(self.class_sizes):
+            if n <= 0:
                 raise DatasetError('class {} has no examples'.format(label))
         if np.ndim(batch_per_class) == 0:
-            batch_per_class = [int(batch_per_class)] * len(self.classes)
+            batch_per_class = [batch_per_class] * len(self.class_sizes)
         self.batch_per_class = [int(k) for k in batch_per_class]
-        self.rng = make_rng(rng)
-        self._sizes = [np.cumsum([len(d) for d in datasets])
-                       for datasets in self.classes]
         self.batch_size = sum(self.batch_per_class)
-        self.n_windows = int(sum(sizes[-1] for sizes in self._sizes))
-        self.iteration = 0
-        self.is_new_epoch = False
+        self.offsets = np.concatenate([[0], np.cumsum(self.class_sizes)[:-1]])
+        self.batches_per_epoch = int(batches_per_epoch)
+        self.rng = make_rng(rng)
 
-    def __next__(self):
-        batch = []
-        for datasets, sizes, k in zip(self.classes, self._sizes,
-                                      self.batch_per_class):
-            for flat in self.rng.integers(0, sizes[-1], size=k):
-                d = int(np.searchsorted(sizes, flat, side='right'))
-                start = sizes[d - 1] if d else 0
-                batch.append(datasets[d][int(flat - start)])
-        epoch_before = self.epoch
-        self.iteration += 1
-        self.is_new_epoch = self.epoch > epoch_before
-        return batch
+    def __call__(self, current_order, current_position):
+        batches = []
+        for _ in range(self.batches_per_epoch):
+            for offset, size, k in zip(self.offsets, self.class_sizes,
+                                       self.batch_per_class):
+                batches.append(offset + self.rng.integers(0, size, size=k))
+        return np.concatenate(batches).astype(np.intp)
 
-    next = __next__
 
-    @property
-    def epoch_detail(self):
-        return self.iteration * self.batch_size / float(self.n_windows)
+def balanced_iterator(classes, batch_per_class=10, batches_per_epoch=100,
+                      rng=None, n_processes=None):
+    """A Chainer iterator of class-balanced batches.
 
-    @property
-    def epoch(self):
-        return int(self.epoch_detail)
+    Args:
+        classes (list): for each class (label order), a list of datasets
+            whose examples are ``(wave, label)``.
+        batch_per_class (int or list of int): examples per class per batch.
+        batches_per_epoch (int): batches in one epoch.
+        rng: ``numpy.random.Generator`` or seed of the window choice.
+        n_processes (int or None): ``None`` for a ``SerialIterator``; a
+            number for a ``MultiprocessIterator`` with that many workers
+            reading and augmenting the windows.
 
-    @property
-    def previous_epoch_detail(self):
-        if self.iteration == 0:
-            return None
-        return (self.iteration - 1) * self.batch_size / float(self.n_windows)
-
-    def serialize(self, serializer):
-        self.iteration = serializer('iteration', self.iteration)
-        self.is_new_epoch = serializer('is_new_epoch', self.is_new_epoch)
-        # The generator's state as JSON bytes (its integers exceed 64 bits).
-        if isinstance(serializer, chainer.serializer.Deserializer):
-            state = serializer('rng_state', None)
-            self.rng.bit_generator.state = json.loads(bytes(state).decode())
-        else:
-            serializer('rng_state', np.frombuffer(json.dumps(
-                self.rng.bit_generator.state).encode(), dtype=np.uint8))
+    Returns:
+        chainer.dataset.Iterator: yields lists of ``(wave, label)``.
+    """
+    for label, datasets in enumerate(classes):
+        if not datasets:
+            raise DatasetError('class {} has no examples'.format(label))
+    flat = [d for datasets in classes for d in datasets]
+    dataset = chainer.datasets.ConcatenatedDataset(*flat)
+    sampler = BalancedOrderSampler(
+        [sum(len(d) for d in datasets) for datasets in classes],
+        batch_per_class, batches_per_epoch, rng)
+    if n_processes:
+        return chainer.iterators.MultiprocessIterator(
+            dataset, sampler.batch_size, order_sampler=sampler,
+            n_processes=n_processes)
+    return chainer.iterators.SerialIterator(
+        dataset, sampler.batch_size, order_sampler=sampler)
 
 
 class FeatureConverter(object):

@@ -68,7 +68,7 @@ def main():
     model.to_device(device)
     device.use()
     optimizer = mc_training.make_optimizer(model)
-    iterator = mc_training.BalancedIterator(
+    iterator = mc_training.balanced_iterator(
         classes, batch_per_class=args.batch_per_class, rng=rng)
     updater = training.updaters.StandardUpdater(
         iterator, optimizer, converter=mc_training.FeatureConverter(config),

@@ -201,3 +201,24 @@ def test_expected_fs_none_accepts_the_files_rate(tmp_path):
     write_float_wav(folder / 'b.wav', tone(seconds=1.0), sr=16000)
     with pytest.raises(SampleRateError, match='b.wav: .*16000.*22050'):
         READ_DATASET2(folder, expected_fs=None)
+
+
+def _draw(ds, queue):
+    queue.put(int(ds.rng.integers(2 ** 62)))
+
+
+def test_forked_workers_get_their_own_random_stream(other_dir):
+    # MultiprocessIterator forks workers holding copies of the dataset; each
+    # must augment with a stream of its own, not replay the parent's.
+    import multiprocessing
+    ds = READ_DATASET2(other_dir, rng=0)
+    ctx = multiprocessing.get_context('fork')
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_draw, args=(ds, queue)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    draws = [queue.get(timeout=30) for _ in workers]
+    for w in workers:
+        w.join()
+    draws.append(int(ds.rng.integers(2 ** 62)))
+    assert len(set(draws)) == 4

@@ -25,22 +25,21 @@ def classes(demo_data):
 
 
 def test_balanced_batches(classes):
-    it = training.BalancedIterator(classes, batch_per_class=[1, 3, 2], rng=0)
-    for _ in range(3):
-        batch = next(it)
-        labels = [int(t) for _, t in batch]
+    it = training.balanced_iterator(classes, batch_per_class=[1, 3, 2],
+                                    batches_per_epoch=4, rng=0)
+    for _ in range(10):  # across epoch boundaries too
+        labels = [int(t) for _, t in next(it)]
         assert labels == [0, 1, 1, 1, 2, 2]
-    assert it.iteration == 3
-    assert 0 < it.epoch_detail < 1
+    assert it.epoch == 2 and it.epoch_detail == 2.5
 
 
 def test_draws_from_every_dataset_of_a_class():
-    # Any sequences work as datasets; windows are drawn uniformly over all
-    # windows of a class, whichever song they belong to.
+    # Windows are drawn uniformly over all windows of a class, whichever
+    # song they belong to.
     songs = [[('a', i) for i in range(3)], [('b', i) for i in range(5)]]
     other = [[('o', 0)]]
-    it = training.BalancedIterator([other, songs], batch_per_class=[1, 4],
-                                   rng=0)
+    it = training.balanced_iterator([other, songs], batch_per_class=[1, 4],
+                                    rng=0)
     seen = set()
     for _ in range(50):
         batch = next(it)
@@ -49,23 +48,39 @@ def test_draws_from_every_dataset_of_a_class():
     assert seen == set(songs[0]) | set(songs[1])
 
 
+def test_multiprocess_iterator_is_balanced_too(classes):
+    it = training.balanced_iterator(classes, batch_per_class=[1, 2, 2],
+                                    rng=0, n_processes=2)
+    try:
+        for _ in range(2):
+            batch = next(it)
+            assert [int(t) for _, t in batch] == [0, 1, 1, 2, 2]
+            assert all(w.shape == (163840,) for w, _ in batch)
+    finally:
+        it.finalize()
+
+
 def test_iterator_state_round_trip(classes, tmp_path):
-    a = training.BalancedIterator(classes, batch_per_class=1, rng=3)
+    a = training.balanced_iterator(classes, batch_per_class=1, rng=3)
     next(a)
     chainer.serializers.save_npz(str(tmp_path / 'it.npz'), a)
-    b = training.BalancedIterator(classes, batch_per_class=1, rng=99)
+    b = training.balanced_iterator(classes, batch_per_class=1, rng=99)
     chainer.serializers.load_npz(str(tmp_path / 'it.npz'), b)
-    assert b.iteration == 1
-    assert a.rng.integers(0, 10 ** 9) == b.rng.integers(0, 10 ** 9)
+    assert b.current_position == a.current_position == 3
+    for _ in range(30):  # the rest of the epoch is the same
+        assert [t for _, t in next(a)] == [t for _, t in next(b)]
 
 
 def test_empty_class_is_refused():
     with pytest.raises(training.DatasetError, match='class 1'):
-        training.BalancedIterator([[np.zeros(3)], []])
+        training.balanced_iterator([[[(0, 0)]], []])
+    with pytest.raises(training.DatasetError, match='class 0'):
+        training.balanced_iterator([[[]], [[(0, 1)]]])
 
 
 def test_converter_makes_model_input(classes):
-    batch = next(training.BalancedIterator(classes, batch_per_class=1, rng=0))
+    batch = next(training.balanced_iterator(classes, batch_per_class=1,
+                                            rng=0))
     x, t = training.FeatureConverter()(batch)
     assert x.shape == (3, 1, 256, 321) and x.dtype == np.float32
     assert_array_equal(t, [0, 1, 2])
