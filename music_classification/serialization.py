@@ -40,6 +40,10 @@ def atomic_write(path, write, suffix=''):
         write(tmp)
         with open(tmp, 'rb') as f:
             os.fsync(f.fileno())
+        # mkstemp creates 0600; give the file the usual umask permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

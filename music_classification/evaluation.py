@@ -1,0 +1,83 @@
+"""Scoring a trained model on a folder of songs (and "Other" sounds)."""
+
+import os
+
+import numpy as np
+
+from music_classification import audio, predict
+from music_classification.collection import OTHER
+from music_classification.errors import DatasetError
+
+
+def evaluate(model, class_names, config, music_dir, other_dir=None,
+             hop_seconds=5.0, resample=False):
+    """Clip and song accuracy of ``model`` on a folder in the training layout.
+
+    Every artist folder under ``music_dir`` must be one of ``class_names``.
+    Windows start every ``hop_seconds``; a clip is right when its most
+    probable class (``Other`` included) is the true one; a song is right when
+    the largest mean probability over its windows, ``Other`` left out of the
+    vote, is its artist's. "Other" sounds count in the clip figures only.
+
+    Returns:
+        dict: ``clip_accuracy``, ``song_accuracy``, ``clips``, ``songs``,
+        ``confusion`` (clip level, rows true, columns predicted),
+        ``per_class`` precision and recall (clip level), ``class_names``
+        and ``files`` (one entry per file with its vote).
+    """
+    index = {name: label for label, name in enumerate(class_names)}
+    items = []
+    for artist in sorted(os.listdir(music_dir)):
+        folder = os.path.join(music_dir, artist)
+        if artist.startswith('.') or not os.path.isdir(folder):
+            continue
+        if artist not in index or index[artist] == 0:
+            raise DatasetError(
+                '{}: artist {!r} is not one of the model\'s classes ({})'
+                .format(folder, artist, ', '.join(class_names[1:])))
+        items += [(path, index[artist])
+                  for path in audio.list_audio_files(folder)]
+    if not items:
+        raise DatasetError('{}: no artist folders'.format(music_dir))
+    if other_dir is not None:
+        items += [(path, 0) for path in audio.list_audio_files(other_dir)]
+
+    n = len(class_names)
+    confusion = np.zeros((n, n), dtype=np.int64)
+    files = []
+    for path, label in items:
+        y, _ = audio.load_audio(path, sr=config.sr, resample=resample)
+        _, probs = predict.predict_windows(model, y, config=config,
+                                           hop_seconds=hop_seconds)
+        for guess in probs.argmax(axis=1):
+            confusion[label, guess] += 1
+        vote, p, _ = predict.song_vote(probs) if label else (
+            int(probs.mean(0).argmax()), float(probs.mean(0).max()), None)
+        files.append({'path': path, 'true': class_names[label],
+                      'predicted': class_names[vote], 'probability': p,
+                      'windows': int(len(probs))})
+    songs = [f for f in files if f['true'] != OTHER]
+    per_class = {}
+    for label, name in enumerate(class_names):
+        predicted = confusion[:, label].sum()
+        actual = confusion[label].sum()
+        per_class[name] = {
+            'precision': float(confusion[label, label] / predicted)
+            if predicted else None,
+            'recall': float(confusion[label, label] / actual)
+            if actual else None,
+            'clips': int(actual)}
+    return {
+        'clip_accuracy': float(np.trace(confusion) / confusion.sum()),
+        'song_accuracy': float(np.mean([f['true'] == f['predicted']
+                                        for f in songs])),
+        'clips': int(confusion.sum()), 'songs': len(songs),
+        'confusion': confusion.tolist(), 'class_names': list(class_names),
+        'per_class': per_class, 'files': files,
+    }
+
+
+def summary_line(result):
+    """The machine-readable last line of ``scripts/evaluate.py``."""
+    return ('clip_accuracy={clip_accuracy:.3f} song_accuracy='
+            '{song_accuracy:.3f} songs={songs} clips={clips}'.format(**result))

@@ -1,0 +1,147 @@
+"""scripts/train.py and scripts/evaluate.py end to end, on the demo data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_cmd(demo_data, out, *extra):
+    # 2.56 s windows (--length 40) keep fc4 small and the test fast.
+    return [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'),
+            '--music', demo_data.music_dir, '--other', demo_data.other_dir,
+            '--noise', demo_data.noise_path, '--out', str(out),
+            '--length', '40', '--batch-per-class', '2',
+            '--other-per-batch', '2', '--log-every', '1', '--no-progress',
+            *extra]
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          **kwargs)
+
+
+def read_log(out):
+    with open(os.path.join(out, 'log')) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def trained(demo_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp('run')
+    result = run(train_cmd(demo_data, out, '--iterations', '12',
+                           '--eval-every', '6', '--snapshot-every', '6'))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_training_writes_everything(trained, demo_data):
+    out, result = trained
+    assert {'model.npz', 'labels.json', 'log', 'loss.png', 'accuracy.png',
+            'snapshot_iter_12'} <= set(os.listdir(out))
+    assert not [f for f in os.listdir(out) if f.endswith('.tmp')]
+    log = read_log(out)
+    assert [e['iteration'] for e in log] == list(range(1, 13))
+    assert 'validation/main/accuracy' in log[5]
+    with open(os.path.join(out, 'labels.json')) as f:
+        labels = json.load(f)
+    assert labels['classes'] == demo_data.class_names
+    assert labels['features']['length'] == 40
+    for artist in demo_data.artists:  # one held-out song each, no overlap
+        assert len(labels['val_songs'][artist]) == 1
+        assert not set(labels['val_songs'][artist]) & \
+            set(labels['train_songs'][artist])
+
+
+def test_loss_falls(trained):
+    log = read_log(trained[0])
+    first = sum(e['main/loss'] for e in log[:3]) / 3
+    last = sum(e['main/loss'] for e in log[-3:]) / 3
+    assert last < first
+
+
+def test_evaluate_scores_the_model(trained, demo_data):
+    out, _ = trained
+    cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'evaluate.py'),
+           '--model', str(out), '--music', demo_data.music_dir,
+           '--other', demo_data.other_dir]
+    result = run(cmd)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    fields = dict(kv.split('=') for kv in last.split())
+    assert set(fields) == {'clip_accuracy', 'song_accuracy', 'songs',
+                           'clips'}
+    assert fields['songs'] == '4'
+    assert os.path.getsize(out / 'confusion.png') > 5000
+    as_json = json.loads(run(cmd + ['--json']).stdout)
+    assert as_json['songs'] == 4
+    assert len(as_json['confusion']) == len(demo_data.class_names)
+    assert sum(map(sum, as_json['confusion'])) == as_json['clips']
+
+
+def test_resume_after_kill(demo_data, tmp_path):
+    out = tmp_path / 'run'
+    cmd = train_cmd(demo_data, out, '--iterations', '10',
+                    '--snapshot-every', '2', '--eval-every', '100')
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    # Chainer writes a snapshot under a temporary name and moves it: once
+    # the name is there, the snapshot is whole.
+    while not (out / 'snapshot_iter_4').exists():
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 'model.npz' not in os.listdir(out)
+    done = [e['iteration'] for e in read_log(out)] if os.path.exists(
+        out / 'log') else []
+    result = run(cmd + ['--resume'])
+    assert result.returncode == 0, result.stderr
+    iterations = [e['iteration'] for e in read_log(out)]
+    assert iterations[-1] == 10
+    assert iterations == sorted(set(iterations))  # no step done twice
+    assert iterations[0] == 1 and len(iterations) == 10
+    assert set(done) <= set(iterations)
+
+
+def test_resume_refuses_other_classes(trained, demo_data, tmp_path):
+    out, _ = trained
+    music = tmp_path / 'music'
+    os.makedirs(music)
+    for artist in demo_data.artists:
+        os.symlink(os.path.join(demo_data.music_dir, artist),
+                   music / (artist + '_renamed'))
+    cmd = train_cmd(demo_data, out, '--iterations', '13', '--resume')
+    cmd[cmd.index('--music') + 1] = str(music)
+    result = run(cmd)
+    assert result.returncode != 0
+    assert 'labels.json was written for classes' in result.stderr
+
+
+@pytest.mark.parametrize('problem, message', [
+    ('empty_artist', 'no audio files'),
+    ('one_artist', 'need at least 2'),
+])
+def test_bad_inputs(demo_data, tmp_path, problem, message):
+    music = tmp_path / 'music'
+    os.makedirs(music / demo_data.artists[0])
+    if problem == 'empty_artist':
+        os.symlink(os.path.join(demo_data.music_dir, demo_data.artists[1]),
+                   music / demo_data.artists[1])
+    else:
+        os.rmdir(music / demo_data.artists[0])
+        os.symlink(os.path.join(demo_data.music_dir, demo_data.artists[0]),
+                   music / demo_data.artists[0])
+    cmd = train_cmd(demo_data, tmp_path / 'out', '--iterations', '1')
+    cmd[cmd.index('--music') + 1] = str(music)
+    result = run(cmd)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr
