@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Convert a music collection into the training layout (16 kHz mono WAV).
+
+Reads WAV/FLAC/OGG/Opus/MP3 files of any rate and channel count, groups songs
+by their folder (--group folder) or ARTIST tag (--group tag), and writes
+OUT/music/<artist>/*.wav and OUT/other/*.wav as 8-bit unsigned (the
+original's format) or 16-bit PCM. Sources are never modified; a rerun skips
+what is already converted.
+
+    python scripts/prepare_data.py ~/Music/Artists --other ~/sounds --out data/mine
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
+
+from music_classification.errors import MusicClassificationError  # NOQA
+from music_classification.prepare import prepare_collection  # NOQA: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('sources', nargs='+',
+                        help='folders (searched recursively) or files')
+    parser.add_argument('--out', '-o', required=True, help='output folder')
+    parser.add_argument('--other', action='append', default=[],
+                        help='folder or file of non-music sounds (repeatable)')
+    parser.add_argument('--group', '-g', choices=['folder', 'tag'],
+                        default='folder',
+                        help="artist = the file's folder name, or its "
+                        'ARTIST tag')
+    parser.add_argument('--bits', '-b', type=int, choices=[8, 16], default=16,
+                        help='8: unsigned like the original; 16: signed')
+    args = parser.parse_args(argv)
+    try:
+        summary = prepare_collection(args.sources, args.out,
+                                     group=args.group, bits=args.bits,
+                                     other=args.other)
+    except MusicClassificationError as e:
+        sys.exit('prepare_data.py: {}'.format(e))
+    print('converted {converted}, already there {reused}, skipped {n}'.format(
+        n=len(summary['skipped']), **summary))
+
+
+if __name__ == '__main__':
+    main()
