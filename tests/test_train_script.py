@@ -145,3 +145,31 @@ def test_bad_inputs(demo_data, tmp_path, problem, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize('cudnn', ['auto', 'never'])
+def test_gpu_training_and_cpu_reload(demo_data, tmp_path, cudnn):
+    cupy = pytest.importorskip('cupy')
+    import chainer
+    import numpy as np
+    from numpy.testing import assert_allclose
+    from music_classification.collection import load_trained
+    if not chainer.backends.cuda.available:
+        pytest.skip('chainer.backends.cuda.available is False')
+    out = tmp_path / 'gpu'
+    env = dict(os.environ, CHAINER_CUDNN='0' if cudnn == 'never' else '1')
+    result = run(train_cmd(demo_data, out, '--iterations', '12',
+                           '--device', '0', '--eval-every', '100'), env=env)
+    assert result.returncode == 0, result.stderr
+    log = read_log(out)
+    assert np.mean([e['main/loss'] for e in log[-3:]]) < \
+        np.mean([e['main/loss'] for e in log[:3]])
+    model, _, config = load_trained(out)  # saved from the GPU, read on CPU
+    x = np.random.default_rng(0).uniform(
+        0, 3, (2, 1) + config.input_shape).astype(np.float32)
+    cpu = model.predict(x).array
+    model.to_device('@cupy:0')
+    with chainer.using_config('use_cudnn', cudnn):
+        gpu = cupy.asnumpy(model.predict(cupy.asarray(x)).array)
+    assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)
