@@ -96,7 +96,9 @@ def test_demo_script_trains_and_predicts(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 'held-out songs' in result.stdout
     assert 'song accuracy: ' in result.stdout
-    assert sorted(os.listdir(out)) == ['labels.json', 'log', 'model.npz']
+    assert result.stdout.count(' -> ') == 3  # two held-out songs, one sound
+    assert sorted(os.listdir(out)) == ['accuracy.png', 'labels.json', 'log',
+                                       'loss.png', 'model.npz']
     with open(out / 'labels.json') as f:
         labels = json.load(f)
     assert labels['classes'][0] == 'Other' and len(labels['classes']) == 3

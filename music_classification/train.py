@@ -1,0 +1,198 @@
+"""Train MUSIC_NET with the original recipe on Chainer's Trainer.
+
+Songs come from --music (one subfolder per artist, labels 1..N in sorted
+order) and non-music sounds from --other (label 0). Each step takes
+--batch-per-class augmented windows from every artist plus one clip of every
+"Other" sound, as the original; Adam(alpha=1e-4) with WeightDecay(1e-4).
+Whole songs are held out per artist (--val-songs) for the Evaluator.
+
+    python scripts/train.py --music data/demo/music --other data/demo/other \\
+        --out runs/x --device -1 --iterations 20
+
+``scripts/train.py`` calls :func:`main`; ``scripts/demo.py`` too.
+"""
+
+import argparse
+import functools
+import os
+import sys
+
+import chainer
+from chainer import training
+from chainer.training import extensions
+import numpy as np
+
+from music_classification import collection
+from music_classification import training as mc_training
+from music_classification.dataset import READ_DATASET, READ_DATASET2
+from music_classification.errors import MusicClassificationError
+from music_classification.features import FeatureConfig
+from music_classification.net import MUSIC_NET
+from music_classification.serialization import save_model
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='train.py', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--music', '-m', required=True,
+                        help='folder with one subfolder of songs per artist')
+    parser.add_argument('--other', '-O', required=True,
+                        help='folder of non-music sounds (class 0, "Other")')
+    parser.add_argument('--noise', '-n', default=None,
+                        help='noise for augmentation (.npy or audio); '
+                        'default: built-in room noise')
+    parser.add_argument('--out', '-o', default='runs/train',
+                        help='output folder (model, labels, log, plots, '
+                        'snapshots)')
+    parser.add_argument('--device', '-d', default='-1',
+                        help='-1 or @numpy: CPU; 0 or @cupy:0: GPU 0')
+    parser.add_argument('--iterations', '-i', type=int, default=10000,
+                        help='training steps')
+    parser.add_argument('--batch-per-class', '-b', type=int, default=10,
+                        help='windows per artist per step (original: 10)')
+    parser.add_argument('--other-per-batch', type=int, default=None,
+                        help='"Other" clips per step (default: one per '
+                        'sound, silence included, as the original)')
+    parser.add_argument('--val-songs', type=float, default=1,
+                        help='songs held out per artist (an integer), or a '
+                        'fraction below 1; 0 for none')
+    parser.add_argument('--seed', '-s', type=int, default=0,
+                        help='seed of the initial weights, the split, the '
+                        'batches and the augmentation')
+    parser.add_argument('--resume', '-r', action='store_true',
+                        help='continue from the latest snapshot in --out')
+    parser.add_argument('--snapshot-every', type=int, default=500,
+                        help='iterations between snapshots (the most a '
+                        'killed run loses); 0: none')
+    parser.add_argument('--eval-every', type=int, default=500,
+                        help='iterations between held-out evaluations')
+    parser.add_argument('--log-every', type=int, default=10,
+                        help='iterations between log lines')
+    parser.add_argument('--stride', type=int, default=5,
+                        help='samples between training window starts')
+    parser.add_argument('--length', type=int, default=160,
+                        help='chunks of 1024 samples per window (160: '
+                        '10.24 s, the original)')
+    parser.add_argument('--compression', default='log1p',
+                        choices=['log1p', 'sqrt', 'none'],
+                        help='mel compression (the article: log1p)')
+    parser.add_argument('--processes', '-p', type=int, default=0,
+                        help='worker processes reading and augmenting '
+                        'windows (MultiprocessIterator); 0: in the main '
+                        'process')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (for logs)')
+    args = parser.parse_args(argv)
+    if args.val_songs >= 1 or args.val_songs == 0:
+        args.val_songs = int(args.val_songs)
+    return args
+
+
+def build_datasets(args, config):
+    songs = collection.scan_collection(args.music, args.other)
+    train_songs, val_songs = collection.split_songs(
+        songs.songs, args.val_songs, seed=args.seed)
+    seeds = np.random.SeedSequence(args.seed).spawn(2 + len(songs.songs))
+    common = dict(chunk=config.chunk, length=config.length,
+                  expected_fs=config.sr, noise=args.noise,
+                  compression=config.compression)
+    classes = [[READ_DATASET2(args.other, rng=np.random.default_rng(seeds[0]),
+                              label=0, **common)]]
+    for label, paths in sorted(train_songs.items()):
+        rng = np.random.default_rng(seeds[1 + label])
+        classes.append([READ_DATASET(p, stride=args.stride, rng=rng,
+                                     label=label, **common) for p in paths])
+    # Held-out windows every 5 s, clean (no augmentation).
+    val = [READ_DATASET(p, stride=5 * config.sr, augment=False, label=label,
+                        **common)
+           for label, paths in sorted(val_songs.items()) for p in paths]
+    return songs, train_songs, val_songs, classes, val, seeds[1]
+
+
+def main(argv=None):
+    """Run the training; ``argv`` as on the command line."""
+    import matplotlib
+    matplotlib.use('Agg')
+    args = parse_args(argv)
+    config = FeatureConfig(length=args.length, compression=args.compression)
+    try:
+        songs, train_songs, val_songs, classes, val, sampler_seed = \
+            build_datasets(args, config)
+    except MusicClassificationError as e:
+        sys.exit('train.py: {}'.format(e))
+    labels_path = os.path.join(args.out, 'labels.json')
+    if args.resume and os.path.exists(labels_path):
+        info, old_config = collection.load_labels(labels_path)
+        if info['classes'] != songs.class_names or old_config != config:
+            sys.exit('train.py: --resume: {} was written for classes {} and '
+                     'features {}; this run has {} and {}'.format(
+                         labels_path, info['classes'], old_config.to_dict(),
+                         songs.class_names, config.to_dict()))
+    collection.save_labels(
+        labels_path, songs.class_names, config,
+        train_songs={songs.class_names[k]: v for k, v in train_songs.items()},
+        val_songs={songs.class_names[k]: v for k, v in val_songs.items()})
+
+    device = chainer.get_device(args.device)
+    np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
+    model = MUSIC_NET(n_classes=len(songs.class_names),
+                      input_shape=config.input_shape)
+    model.to_device(device)
+    device.use()
+    n_other = args.other_per_batch or len(classes[0][0])
+    optimizer = mc_training.make_optimizer(model)
+    iterator = mc_training.balanced_iterator(
+        classes, batch_per_class=[n_other] + [args.batch_per_class] * (
+            len(classes) - 1), rng=np.random.default_rng(sampler_seed),
+        n_processes=args.processes or None)
+    converter = mc_training.FeatureConverter(config)
+    lossfun = mc_training.loss_with_report(model)
+    updater = training.updaters.StandardUpdater(
+        iterator, optimizer, converter=converter, device=device,
+        loss_func=lossfun)
+    trainer = training.Trainer(updater, (args.iterations, 'iteration'),
+                               out=args.out)
+
+    keys = ['iteration', 'main/loss', 'main/accuracy']
+    if val:
+        # Loss and accuracy on the held-out songs' windows
+        val_iter = chainer.iterators.SerialIterator(
+            chainer.datasets.ConcatenatedDataset(*val), 16, repeat=False,
+            shuffle=False)
+        trainer.extend(extensions.Evaluator(
+            val_iter, model, converter=converter, device=device,
+            eval_func=lossfun), trigger=(args.eval_every, 'iteration'))
+        keys += ['validation/main/loss', 'validation/main/accuracy']
+    if args.snapshot_every:
+        # Snapshot of the whole trainer, uncompressed (1 GB compresses
+        # slowly); --resume loads the latest one
+        trainer.extend(extensions.snapshot(
+            filename='snapshot_iter_{.updater.iteration}', n_retains=1,
+            autoload=args.resume,
+            savefun=functools.partial(chainer.serializers.save_npz,
+                                      compression=False)),
+            trigger=(args.snapshot_every, 'iteration'))
+    # Average the reported values every --log-every iterations into out/log
+    trainer.extend(extensions.LogReport(trigger=(args.log_every,
+                                                 'iteration')))
+    # Loss and accuracy curves as PNG
+    trainer.extend(extensions.PlotReport(
+        [k for k in keys if k.endswith('loss')], 'iteration',
+        trigger=(args.log_every, 'iteration'), file_name='loss.png'))
+    trainer.extend(extensions.PlotReport(
+        [k for k in keys if k.endswith('accuracy')], 'iteration',
+        trigger=(args.log_every, 'iteration'), file_name='accuracy.png'))
+    # Print the log as a table
+    trainer.extend(extensions.PrintReport(keys + ['elapsed_time']))
+    if not args.no_progress:
+        # Progress bar
+        trainer.extend(extensions.ProgressBar(update_interval=1))
+
+    print('classes: {}; training songs: {}; held-out songs: {}'.format(
+        ', '.join(songs.class_names),
+        sum(len(v) for v in train_songs.values()),
+        sum(len(v) for v in val_songs.values())), flush=True)
+    trainer.run()
+    print('saved {}'.format(save_model(model, os.path.join(args.out,
+                                                           'model.npz'))))
