@@ -170,32 +170,62 @@ def _rfft(frames, xp):
     return xp.fft.rfft(frames, axis=-1)
 
 
-def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH):
+def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None):
     """Power ``|STFT|**2`` of a batch, centred and zero padded like librosa.
 
     Args:
         y (numpy.ndarray or cupy.ndarray): ``(batch, n_samples)`` float32.
         n_fft (int): FFT size (periodic Hann window of that length).
         hop_length (int): samples between frames.
+        frames (array-like of int or None): compute only these frames
+            (``None``: all of them).
 
     Returns:
         ndarray: ``(batch, frames, 1 + n_fft // 2)`` float32, on ``y``'s
-        device, with ``frames = 1 + n_samples // hop_length``.
+        device, with ``frames = 1 + n_samples // hop_length`` (or
+        ``len(frames)``).
     """
     xp = _get_xp(y)
     batch, n_samples = y.shape
     pad = n_fft // 2
     padded = xp.zeros((batch, n_samples + 2 * pad), dtype=np.float32)
     padded[:, pad:pad + n_samples] = y
-    frames = n_frames(n_samples, hop_length)
     item = padded.itemsize
     # A strided view: frame t of clip b is padded[b, t*hop : t*hop + n_fft].
     view = xp.lib.stride_tricks.as_strided(
-        padded, shape=(batch, frames, n_fft),
+        padded, shape=(batch, n_frames(n_samples, hop_length), n_fft),
         strides=(padded.strides[0], hop_length * item, item))
-    windowed = view * xp.asarray(_hann(n_fft))  # (batch, frames, n_fft)
-    spec = _rfft(windowed, xp)  # (batch, frames, 1 + n_fft // 2) complex64
+    if frames is not None:
+        view = view[:, xp.asarray(frames)]
+    return _frame_power(view, xp)
+
+
+def _frame_power(framed, xp):
+    # (..., n_fft) samples -> (..., 1 + n_fft // 2) power, periodic Hann.
+    windowed = framed * xp.asarray(_hann(framed.shape[-1]))
+    spec = _rfft(windowed, xp)  # complex64
     return spec.real ** 2 + spec.imag ** 2
+
+
+def _mel(power, basis, xp):
+    # (b, frames, n_freq) @ (n_freq, n_mels) -> (b, n_mels, frames)
+    return xp.matmul(power, basis.T).transpose(0, 2, 1)
+
+
+def compress(S, compression='log1p'):
+    """The compression step of the features, in place; returns ``S``.
+
+    ``'log1p'``: ``log(1 + S)`` (the original); ``'sqrt'``; ``'none'``.
+    """
+    xp = _get_xp(S)
+    if compression == 'log1p':
+        xp.log1p(S, out=S)
+    elif compression == 'sqrt':
+        xp.sqrt(S, out=S)
+    elif compression != 'none':
+        raise ParameterError('compression must be one of {}, got {!r}'.format(
+            COMPRESSIONS, compression))
+    return S
 
 
 def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
@@ -257,11 +287,99 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
     for start in range(0, batch, max_batch):
         power = power_spectrogram(y=y[start:start + max_batch], n_fft=n_fft,
                                   hop_length=hop_length)
-        # (b, frames, n_freq) @ (n_freq, n_mels) -> (b, frames, n_mels)
-        mel = xp.matmul(power, basis.T)
-        out[start:start + max_batch] = mel.transpose(0, 2, 1)
-    if compression == 'log1p':
-        xp.log1p(out, out=out)
-    elif compression == 'sqrt':
-        xp.sqrt(out, out=out)
-    return out[:, None]  # (batch, 1, n_mels, frames)
+        out[start:start + max_batch] = _mel(power, basis, xp)
+    return compress(out, compression)[:, None]  # (batch, 1, n_mels, frames)
+
+
+class StreamingLogMel(object):
+    """The features of a rolling window, updated frame by frame.
+
+    The realtime recognizer keeps the last ``config.window_samples`` samples
+    (the original's 160 chunks of 1024) and needs the features of that
+    window after every chunk. The original recomputed all 321 STFT frames
+    each time. Here the samples and the mel frames live in ring buffers:
+    when ``m`` new samples arrive (a multiple of the hop), the frame ring
+    advances by ``m / hop`` and only the frames that read the new samples,
+    plus the few frames that touch the window's zero-padded edges, are
+    computed: 6 of 321 for a chunk of 1024, and nothing is shifted. The
+    result equals :func:`log_melspectrogram` of the current window (tested
+    to float32 tolerance), edges included.
+
+    Args:
+        config (FeatureConfig): feature parameters.
+    """
+
+    def __init__(self, config=None):
+        self.config = config or FeatureConfig()
+        c = self.config
+        if c.n_fft % 2 or c.window_samples % c.hop_length:
+            raise ParameterError('need an even n_fft and a window that is a '
+                                 'whole number of hops')
+        self.n_frames = n_frames(c.window_samples, c.hop_length)
+        self.half = c.n_fft // 2
+        # Frames whose support reaches into the left zero padding.
+        self.edge = -(-self.half // c.hop_length)
+        import scipy.sparse
+        # The same filter bank, stored sparse: each FFT bin feeds at most two
+        # mel bands, so a few frames cost microseconds on one thread.
+        self.basis = scipy.sparse.csr_matrix(mel_filterbank(
+            sr=c.sr, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin,
+            fmax=c.fmax))
+        self._offsets = np.arange(-self.half, self.half)
+        self.reset()
+
+    def reset(self):
+        """Start again from a silent window."""
+        c = self.config
+        self._samples = np.zeros(c.window_samples, np.float32)  # ring
+        self._start = 0  # ring index of the window's first sample
+        self._mel = np.zeros((c.n_mels, self.n_frames), np.float32)  # ring
+        self._first = 0  # ring index of frame 0
+        self.frames_computed = 0
+
+    @property
+    def window(self):
+        """The current window's samples, oldest first (a copy)."""
+        return np.roll(self._samples, -self._start)
+
+    def _compute(self, frames):
+        L = len(self._samples)
+        idx = frames[:, None] * self.config.hop_length + self._offsets
+        inside = (idx >= 0) & (idx < L)
+        framed = np.where(inside, self._samples[(self._start + idx) % L],
+                          np.float32(0))  # (frames, n_fft), zero padded
+        power = _frame_power(framed, np)  # (frames, n_freq)
+        ring = (self._first + frames) % self.n_frames
+        self._mel[:, ring] = self.basis @ power.T  # (n_mels, frames)
+        self.frames_computed += len(frames)
+
+    def push(self, samples):
+        """Append ``samples`` (float, a multiple of ``hop_length`` long)."""
+        c = self.config
+        samples = np.asarray(samples, dtype=np.float32)
+        m = len(samples)
+        L = len(self._samples)
+        if m % c.hop_length:
+            raise ParameterError('push a multiple of {} samples, got {}'
+                                 .format(c.hop_length, m))
+        if m >= L:
+            self._samples[:] = samples[-L:]
+            self._start = self._first = 0
+            self._compute(np.arange(self.n_frames))
+            return
+        positions = (self._start + np.arange(m)) % L  # the oldest samples
+        self._samples[positions] = samples
+        self._start = (self._start + m) % L
+        shift = m // c.hop_length
+        self._first = (self._first + shift) % self.n_frames
+        # Frames that read the new samples or the right zero padding, and
+        # those that read the left zero padding.
+        first_new = min(max(0, (L - m - self.half) // c.hop_length + 1),
+                        self.n_frames - shift)
+        self._compute(np.union1d(np.arange(self.edge),
+                                 np.arange(first_new, self.n_frames)))
+
+    def features(self):
+        """The network input of the window: ``(1, 1, n_mels, frames)``."""
+        mel = np.roll(self._mel, -self._first, axis=1)
+        return compress(mel, self.config.compression)[None, None]

@@ -49,3 +49,32 @@ def plot_confusion(confusion, class_names, *, ax=None, normalize=True):
                        label='share of true class' if normalize else 'clips')
     ax.figure.tight_layout()
     return image
+
+
+def plot_timeline(times, probs, class_names, *, ax=None, title=None):
+    """Class probabilities over a recording (an "artistgram").
+
+    Args:
+        times (array-like): ``(n,)`` times in seconds (window centres).
+        probs (array-like): ``(n, n_classes)`` probabilities.
+        class_names (list of str): the class names.
+
+    Returns:
+        list of matplotlib.collections.PolyCollection: the stacked areas.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    ax = _axes(ax, (8, 3))
+    if len(times) == 1:  # one window: show it as a step of its length
+        times = np.array([times[0], times[0] + 1.0])
+        probs = np.repeat(probs, 2, axis=0)
+    areas = ax.stackplot(times, probs.T, labels=class_names)
+    ax.set_xlim(times[0], times[-1])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel('time (s)')
+    ax.set_ylabel('probability')
+    if title:
+        ax.set_title(title)
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.figure.tight_layout()
+    return areas

@@ -49,6 +49,9 @@ def parse_args(argv=None):
                         help='-1 or @numpy: CPU; 0 or @cupy:0: GPU 0')
     parser.add_argument('--iterations', '-i', type=int, default=10000,
                         help='training steps')
+    parser.add_argument('--time-budget', type=float, default=None,
+                        help='stop after this many minutes of training (or '
+                        '--iterations, whichever comes first)')
     parser.add_argument('--batch-per-class', '-b', type=int, default=10,
                         help='windows per artist per step (original: 10)')
     parser.add_argument('--other-per-batch', type=int, default=None,
@@ -111,7 +114,11 @@ def build_datasets(args, config):
 
 
 def main(argv=None):
-    """Run the training; ``argv`` as on the command line."""
+    """Run the training; ``argv`` as on the command line.
+
+    Returns:
+        int: the number of iterations done.
+    """
     import matplotlib
     matplotlib.use('Agg')
     args = parse_args(argv)
@@ -151,8 +158,9 @@ def main(argv=None):
     updater = training.updaters.StandardUpdater(
         iterator, optimizer, converter=converter, device=device,
         loss_func=lossfun)
-    trainer = training.Trainer(updater, (args.iterations, 'iteration'),
-                               out=args.out)
+    stop = (args.iterations, 'iteration') if args.time_budget is None else \
+        mc_training.TimeBudgetTrigger(args.time_budget, args.iterations)
+    trainer = training.Trainer(updater, stop, out=args.out)
 
     keys = ['iteration', 'main/loss', 'main/accuracy']
     if val:
@@ -196,3 +204,4 @@ def main(argv=None):
     trainer.run()
     print('saved {}'.format(save_model(model, os.path.join(args.out,
                                                            'model.npz'))))
+    return updater.iteration

@@ -110,6 +110,31 @@ class FeatureConverter(object):
         return self.config(waves), labels
 
 
+class TimeBudgetTrigger(object):
+    """Stop trigger: after ``minutes`` of training or ``max_iterations``.
+
+    For benchmarks "under a fixed CPU budget"; the clock starts at the first
+    call (the first iteration), so data loading does not count.
+    """
+
+    def __init__(self, minutes, max_iterations=None):
+        self.seconds = 60.0 * minutes
+        self.max_iterations = max_iterations
+        self.start = None
+
+    def __call__(self, trainer):
+        import time
+        if self.start is None:
+            self.start = time.perf_counter()
+        if self.max_iterations is not None and \
+                trainer.updater.iteration >= self.max_iterations:
+            return True
+        return time.perf_counter() - self.start >= self.seconds
+
+    def get_training_length(self):
+        return (self.max_iterations, 'iteration')
+
+
 def make_optimizer(model, alpha=1e-4, weight_decay=1e-4):
     """The original's optimiser: Adam(alpha) with WeightDecay."""
     optimizer = chainer.optimizers.Adam(alpha=alpha)

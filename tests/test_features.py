@@ -159,3 +159,38 @@ def test_features_cupy(rng):
     except Exception as e:  # no driver or no device
         pytest.skip('no CUDA device: {}'.format(e))
     check_features_on_device(cupy, rng)
+
+
+@pytest.mark.parametrize('chunk', [512, 1024, 4096])
+def test_streaming_equals_full_recomputation(rng, chunk):
+    # Every chunk, including the first ones (silence on the left edge) and
+    # a window full of new audio; the edges of the window are zero padded
+    # exactly as in the full computation.
+    config = FeatureConfig(length=40)  # 2.56 s windows keep the test fast
+    stream = features.StreamingLogMel(config)
+    window = np.zeros(config.window_samples, np.float32)
+    y = (0.3 * rng.standard_normal(config.window_samples * 2 + 8 * chunk)
+         ).astype(np.float32)
+    y[:chunk * 3] = 0.0  # a silent start
+    for start in range(0, len(y), chunk):
+        piece = y[start:start + chunk]
+        stream.push(piece)
+        window = np.concatenate([window[len(piece):], piece])
+        assert_allclose(stream.features(), config(window), rtol=1e-5,
+                        atol=2e-6)
+    assert_allclose(stream.window, window)
+
+
+def test_streaming_work_per_chunk(rng):
+    stream = features.StreamingLogMel()
+    stream.push(np.zeros(1024, np.float32))
+    before = stream.frames_computed
+    stream.push((0.1 * rng.standard_normal(1024)).astype(np.float32))
+    # 2 frames completed by the new chunk, 2 touching each padded edge.
+    assert stream.frames_computed - before == 6
+    with pytest.raises(ParameterError, match='multiple of 512'):
+        stream.push(np.zeros(100, np.float32))
+    stream.push(np.full(512 * 400, 0.1, np.float32))  # over a window
+    assert_allclose(stream.features(),
+                    log_melspectrogram(y=np.full(163840, 0.1, np.float32)),
+                    rtol=1e-5, atol=2e-6)

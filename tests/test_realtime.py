@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+from numpy.testing import assert_allclose
+import pytest
+
+from music_classification import MUSIC_NET, realtime
+from music_classification.errors import ParameterError
+from music_classification.features import FeatureConfig
+
+CONFIG = FeatureConfig(length=40)  # (256, 81) inputs: a small fc4
+
+
+class FixedModel(MUSIC_NET):
+    """MUSIC_NET whose predictions are scripted, to test the decisions."""
+
+    def __init__(self, outputs):
+        super().__init__(n_classes=3, input_shape=CONFIG.input_shape)
+        self.outputs = list(outputs)
+        self.inputs = []
+
+    def predict(self, x):
+        self.inputs.append(np.array(x))
+        import chainer
+        return chainer.Variable(np.array([self.outputs.pop(0)],
+                                         dtype=np.float32))
+
+
+NAMES = ['Other', 'alpha', 'beta']
+
+
+def loud(n):
+    return np.full(n, 0.2, np.float32)
+
+
+def test_predicts_every_n_seconds_from_the_stream():
+    model = FixedModel([[0.1, 0.8, 0.1]] * 3)
+    rec = realtime.Recognizer(model, NAMES, CONFIG, every=0.128)
+    out = [rec.push(loud(1024)) for _ in range(6)]  # 0.064 s each
+    assert [o is not None for o in out] == [False, True] * 3
+    assert out[1].name == 'alpha' and out[1].state == 'music'
+    assert out[-1].time == pytest.approx(6 * 1024 / 16000)
+    assert_allclose(model.inputs[-1], rec.stream.features())
+
+
+def test_odd_chunk_sizes_are_buffered():
+    rec = realtime.Recognizer(FixedModel([[0.2, 0.3, 0.5]]), NAMES, CONFIG,
+                              every=0.064)
+    assert rec.push(loud(700)) is None
+    prediction = rec.push(loud(700))  # 1400 samples: 1024 usable
+    assert prediction is not None and prediction.name == 'beta'
+    assert rec.samples_heard == 1024 and len(rec._pending) == 376
+
+
+def test_smoothing_threshold_other_and_silence():
+    outputs = [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0],
+               [0.0, 0.0, 1.0]]
+    rec = realtime.Recognizer(FixedModel(outputs), NAMES, CONFIG,
+                              every=0.032, smooth=2, threshold=0.7)
+    got = [rec.push(loud(512)) for _ in range(4)]
+    assert [g.name for g in got] == ['alpha', 'unknown', 'beta', 'beta']
+    assert_allclose(got[1].probs, [0, 0.5, 0.5])
+    assert got[3].state == 'music'
+    quiet = realtime.Recognizer(FixedModel([[0.1, 0.8, 0.1]]), NAMES, CONFIG,
+                                every=0.032)
+    assert quiet.push(np.zeros(512, np.float32)).state == 'silence'
+    other = realtime.Recognizer(FixedModel([[0.9, 0.05, 0.05]]), NAMES,
+                                CONFIG, every=0.032)
+    assert other.push(loud(512)).name == 'Other'
+
+
+def test_exponential_average():
+    rec = realtime.Recognizer(
+        FixedModel([[0, 1, 0], [0, 0, 1]]), NAMES, CONFIG, every=0.032,
+        ema=0.25)
+    rec.push(loud(512))
+    assert_allclose(rec.push(loud(512)).probs, [0, 0.75, 0.25])
+
+
+def test_bad_arguments():
+    with pytest.raises(ParameterError, match='class names'):
+        realtime.Recognizer(FixedModel([]), NAMES[:2], CONFIG)
+    with pytest.raises(ParameterError):
+        realtime.Recognizer(FixedModel([]), NAMES, CONFIG, ema=2.0)
+
+
+def test_output_formats():
+    p = realtime.Prediction(3.5, np.array([0.1, 0.7, 0.2]), 1, 'music',
+                            'alpha')
+    lines = realtime.render(p, NAMES, width=10)
+    assert lines[0].startswith('heard    3.5 s   now: alpha (70%)')
+    assert lines[2] == '  alpha                70.0% |#######   |'
+    assert realtime.plain_line(p).endswith(' alpha 0.700')
+    record = json.loads(realtime.json_line(p, NAMES))
+    assert record['name'] == 'alpha' and record['probs']['beta'] == 0.2
