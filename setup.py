@@ -51,6 +51,8 @@ setup(
         'hdf5': ['h5py>=3.9'],
         'gpu': GPU,
         'test': ['pytest>=8', 'h5py>=3.9'],
+        # benchmarks/wesnoth: the MFCC + logistic regression baseline
+        'bench': ['scikit-learn>=1.3'],
     },
     classifiers=[
         'Programming Language :: Python :: 3.11',

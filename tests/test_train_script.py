@@ -173,3 +173,29 @@ def test_gpu_training_and_cpu_reload(demo_data, tmp_path, cudnn):
     with chainer.using_config('use_cudnn', cudnn):
         gpu = cupy.asnumpy(model.predict(cupy.asarray(x)).array)
     assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_predict_file_and_folder(trained, demo_data, tmp_path):
+    import csv
+    import io
+    out, _ = trained
+    script = os.path.join(ROOT, 'scripts', 'predict_file.py')
+    song = demo_data.songs[demo_data.artists[0]][0]
+    base = [sys.executable, script, '--model', str(out)]
+    result = run(base + [song, demo_data.other_dir, '--artistgram',
+                         str(tmp_path / 'gram')])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 + len(os.listdir(demo_data.other_dir))
+    assert lines[0].startswith(song + ': ') and 'top 3: ' in lines[0]
+    assert len(os.listdir(tmp_path / 'gram')) == len(lines)
+    assert os.path.getsize(tmp_path / 'gram' / 'song_00.png') > 5000
+    rows = list(csv.DictReader(io.StringIO(run(
+        base + ['--csv', demo_data.music_dir]).stdout)))
+    assert len(rows) == 4 and set(rows[0]) >= {'path', 'artist', 'top1'}
+    as_json = json.loads(run(base + ['--json', song]).stdout)
+    assert as_json[0]['artist'] in demo_data.class_names
+    assert len(demo_data.class_names) == 3  # so the top 3 is everything
+    assert abs(sum(p for _, p in as_json[0]['top3']) - 1) < 0.01
+    bad = run(base + [str(tmp_path / 'missing.wav')])
+    assert bad.returncode != 0 and 'missing.wav: no such file' in bad.stderr
