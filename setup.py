@@ -50,7 +50,9 @@ setup(
         'audio': ['pyaudio>=0.2.14'],
         'hdf5': ['h5py>=3.9'],
         'gpu': GPU,
-        'test': ['pytest>=8', 'h5py>=3.9'],
+        'test': ['pytest>=8', 'h5py>=3.9', 'nbclient>=0.10',
+                 'nbformat>=5.10', 'ipykernel>=6.29'],
+        'notebooks': ['jupyterlab>=4', 'ipykernel>=6.29'],
         # benchmarks/wesnoth: the MFCC + logistic regression baseline
         'bench': ['scikit-learn>=1.3'],
     },

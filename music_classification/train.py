@@ -119,8 +119,6 @@ def main(argv=None):
     Returns:
         int: the number of iterations done.
     """
-    import matplotlib
-    matplotlib.use('Agg')
     args = parse_args(argv)
     config = FeatureConfig(length=args.length, compression=args.compression)
     try:

@@ -13,7 +13,9 @@ import argparse
 import os
 import sys
 
-import numpy as np
+import matplotlib
+matplotlib.use('Agg')  # PlotReport's PNGs, no display needed
+import numpy as np  # NOQA: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 

@@ -8,6 +8,9 @@
 import os
 import sys
 
+import matplotlib
+matplotlib.use('Agg')  # PlotReport's PNGs, no display needed
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from music_classification.train import main  # NOQA: E402

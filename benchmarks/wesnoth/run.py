@@ -29,7 +29,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+import matplotlib
+matplotlib.use('Agg')  # the training's PlotReport PNGs
+import numpy as np  # NOQA: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..'))
