@@ -53,6 +53,8 @@ setup(
         'test': ['pytest>=8', 'h5py>=3.9', 'nbclient>=0.10',
                  'nbformat>=5.10', 'ipykernel>=6.29'],
         'notebooks': ['jupyterlab>=4', 'ipykernel>=6.29'],
+        # ChainerMN data-parallel training (needs an MPI, e.g. Open MPI)
+        'mpi': ['mpi4py>=4.1'],
         # benchmarks/wesnoth: the MFCC + logistic regression baseline
         'bench': ['scikit-learn>=1.3'],
     },

@@ -63,7 +63,7 @@ def measure(name, converter, classes, args, device):
     model = MUSIC_NET(n_classes=len(classes))
     model.to_device(device)
     device.use()
-    it = training.balanced_iterator(classes, args.batch_per_class, rng=0)
+    it = training.balanced_iterator(classes, args.batch_per_class, seed=0)
     timed = Timed(converter, device)
     updater = chainer.training.updaters.StandardUpdater(
         it, training.make_optimizer(model), converter=timed, device=device,

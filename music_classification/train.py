@@ -14,6 +14,7 @@ Whole songs are held out per artist (--val-songs) for the Evaluator.
 
 import argparse
 import functools
+import hashlib
 import os
 import sys
 
@@ -84,6 +85,15 @@ def parse_args(argv=None):
                         help='worker processes reading and augmenting '
                         'windows (MultiprocessIterator); 0: in the main '
                         'process')
+    parser.add_argument('--distributed', action='store_true',
+                        help='data-parallel training with ChainerMN: launch '
+                        'with mpiexec -n N; every rank takes its own batch')
+    parser.add_argument('--communicator', default=None,
+                        choices=['naive', 'flat', 'hierarchical',
+                                 'two_dimensional', 'single_node',
+                                 'non_cuda_aware', 'pure_nccl'],
+                        help='ChainerMN communicator (default: naive on '
+                        'CPUs, pure_nccl on GPUs)')
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
@@ -92,25 +102,41 @@ def parse_args(argv=None):
     return args
 
 
-def build_datasets(args, config):
+def build_datasets(args, config, rank=0):
     songs = collection.scan_collection(args.music, args.other)
     train_songs, val_songs = collection.split_songs(
         songs.songs, args.val_songs, seed=args.seed)
-    seeds = np.random.SeedSequence(args.seed).spawn(2 + len(songs.songs))
+    # Every rank augments with streams of its own; the split is shared.
+    seeds = np.random.SeedSequence([args.seed, rank]).spawn(
+        1 + len(songs.songs))
     common = dict(chunk=config.chunk, length=config.length,
                   expected_fs=config.sr, noise=args.noise,
                   compression=config.compression)
     classes = [[READ_DATASET2(args.other, rng=np.random.default_rng(seeds[0]),
                               label=0, **common)]]
     for label, paths in sorted(train_songs.items()):
-        rng = np.random.default_rng(seeds[1 + label])
+        rng = np.random.default_rng(seeds[label])
         classes.append([READ_DATASET(p, stride=args.stride, rng=rng,
                                      label=label, **common) for p in paths])
     # Held-out windows every 5 s, clean (no augmentation).
     val = [READ_DATASET(p, stride=5 * config.sr, augment=False, label=label,
                         **common)
            for label, paths in sorted(val_songs.items()) for p in paths]
-    return songs, train_songs, val_songs, classes, val, seeds[1]
+    return songs, train_songs, val_songs, classes, val
+
+
+def _communicator(args):
+    """``(comm, rank, size, device)`` for this process."""
+    if not args.distributed:
+        return None, 0, 1, chainer.get_device(args.device)
+    import chainermn
+    gpu = args.device not in ('-1', '@numpy')
+    name = args.communicator or ('pure_nccl' if gpu else 'naive')
+    comm = chainermn.create_communicator(name)
+    # One GPU per process on each machine.
+    device = chainer.get_device('@cupy:{}'.format(comm.intra_rank) if gpu
+                                else '@numpy')
+    return comm, comm.rank, comm.size, device
 
 
 def main(argv=None):
@@ -121,9 +147,10 @@ def main(argv=None):
     """
     args = parse_args(argv)
     config = FeatureConfig(length=args.length, compression=args.compression)
+    comm, rank, size, device = _communicator(args)
     try:
-        songs, train_songs, val_songs, classes, val, sampler_seed = \
-            build_datasets(args, config)
+        songs, train_songs, val_songs, classes, val = build_datasets(
+            args, config, rank)
     except MusicClassificationError as e:
         sys.exit('train.py: {}'.format(e))
     labels_path = os.path.join(args.out, 'labels.json')
@@ -134,22 +161,23 @@ def main(argv=None):
                      'features {}; this run has {} and {}'.format(
                          labels_path, info['classes'], old_config.to_dict(),
                          songs.class_names, config.to_dict()))
-    collection.save_labels(
-        labels_path, songs.class_names, config,
-        train_songs={songs.class_names[k]: v for k, v in train_songs.items()},
-        val_songs={songs.class_names[k]: v for k, v in val_songs.items()})
+    if rank == 0:
+        collection.save_labels(
+            labels_path, songs.class_names, config,
+            train_songs={songs.class_names[k]: v
+                         for k, v in train_songs.items()},
+            val_songs={songs.class_names[k]: v for k, v in val_songs.items()})
 
-    device = chainer.get_device(args.device)
     np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
     model = MUSIC_NET(n_classes=len(songs.class_names),
                       input_shape=config.input_shape)
     model.to_device(device)
     device.use()
     n_other = args.other_per_batch or len(classes[0][0])
-    optimizer = mc_training.make_optimizer(model)
+    optimizer = mc_training.make_optimizer(model, comm=comm)
     iterator = mc_training.balanced_iterator(
         classes, batch_per_class=[n_other] + [args.batch_per_class] * (
-            len(classes) - 1), rng=np.random.default_rng(sampler_seed),
+            len(classes) - 1), seed=(args.seed, rank),
         n_processes=args.processes or None)
     converter = mc_training.FeatureConverter(config)
     lossfun = mc_training.loss_with_report(model)
@@ -162,44 +190,79 @@ def main(argv=None):
 
     keys = ['iteration', 'main/loss', 'main/accuracy']
     if val:
+        val = chainer.datasets.ConcatenatedDataset(*val)
+        if comm is not None:
+            # Each rank scores a shard; the results are averaged.
+            import chainermn
+            val = chainermn.scatter_dataset(val, comm)
+        evaluator = extensions.Evaluator(
+            chainer.iterators.SerialIterator(val, 16, repeat=False,
+                                             shuffle=False),
+            model, converter=converter, device=device, eval_func=lossfun)
+        if comm is not None:
+            evaluator = chainermn.create_multi_node_evaluator(evaluator, comm)
         # Loss and accuracy on the held-out songs' windows
-        val_iter = chainer.iterators.SerialIterator(
-            chainer.datasets.ConcatenatedDataset(*val), 16, repeat=False,
-            shuffle=False)
-        trainer.extend(extensions.Evaluator(
-            val_iter, model, converter=converter, device=device,
-            eval_func=lossfun), trigger=(args.eval_every, 'iteration'))
+        trainer.extend(evaluator, trigger=(args.eval_every, 'iteration'))
         keys += ['validation/main/loss', 'validation/main/accuracy']
     if args.snapshot_every:
         # Snapshot of the whole trainer, uncompressed (1 GB compresses
         # slowly); --resume loads the latest one
-        trainer.extend(extensions.snapshot(
+        snapshot = extensions.snapshot(
             filename='snapshot_iter_{.updater.iteration}', n_retains=1,
             autoload=args.resume,
             savefun=functools.partial(chainer.serializers.save_npz,
-                                      compression=False)),
-            trigger=(args.snapshot_every, 'iteration'))
-    # Average the reported values every --log-every iterations into out/log
-    trainer.extend(extensions.LogReport(trigger=(args.log_every,
-                                                 'iteration')))
-    # Loss and accuracy curves as PNG
-    trainer.extend(extensions.PlotReport(
-        [k for k in keys if k.endswith('loss')], 'iteration',
-        trigger=(args.log_every, 'iteration'), file_name='loss.png'))
-    trainer.extend(extensions.PlotReport(
-        [k for k in keys if k.endswith('accuracy')], 'iteration',
-        trigger=(args.log_every, 'iteration'), file_name='accuracy.png'))
-    # Print the log as a table
-    trainer.extend(extensions.PrintReport(keys + ['elapsed_time']))
-    if not args.no_progress:
-        # Progress bar
-        trainer.extend(extensions.ProgressBar(update_interval=1))
-
-    print('classes: {}; training songs: {}; held-out songs: {}'.format(
-        ', '.join(songs.class_names),
-        sum(len(v) for v in train_songs.values()),
-        sum(len(v) for v in val_songs.values())), flush=True)
+                                      compression=False))
+        if comm is not None:
+            # Rank 0 writes it; at resume every rank gets rank 0's state
+            # (the weights are the same on all ranks, and each iterator
+            # re-derives its own windows from its seed and the epoch).
+            import chainermn
+            snapshot = chainermn.extensions.multi_node_snapshot(
+                comm, snapshot, [])
+        # Last of all extensions at its iteration, after the log is written,
+        # with Chainer's snapshot priority (-100): ChainerMN's wrapper would
+        # otherwise run at the default priority, before LogReport.
+        trainer.extend(snapshot, trigger=(args.snapshot_every, 'iteration'),
+                       priority=-100)
+    if rank == 0:
+        # Average the reported values every --log-every iterations into
+        # out/log
+        trainer.extend(extensions.LogReport(trigger=(args.log_every,
+                                                     'iteration')))
+        # Loss and accuracy curves as PNG
+        trainer.extend(extensions.PlotReport(
+            [k for k in keys if k.endswith('loss')], 'iteration',
+            trigger=(args.log_every, 'iteration'), file_name='loss.png'))
+        trainer.extend(extensions.PlotReport(
+            [k for k in keys if k.endswith('accuracy')], 'iteration',
+            trigger=(args.log_every, 'iteration'), file_name='accuracy.png'))
+        # Print the log as a table
+        trainer.extend(extensions.PrintReport(keys + ['elapsed_time']))
+        if not args.no_progress:
+            # Progress bar
+            trainer.extend(extensions.ProgressBar(update_interval=1))
+        print('classes: {}; training songs: {}; held-out songs: {}{}'.format(
+            ', '.join(songs.class_names),
+            sum(len(v) for v in train_songs.values()),
+            sum(len(v) for v in val_songs.values()),
+            '; {} ranks, {} windows per step in all'.format(
+                size, size * iterator.batch_size) if comm else ''),
+            flush=True)
     trainer.run()
-    print('saved {}'.format(save_model(model, os.path.join(args.out,
-                                                           'model.npz'))))
+    if comm is not None:
+        print('rank {} of {}: parameter checksum {}'.format(
+            rank, size, parameter_checksum(model)), flush=True)
+    if rank == 0:
+        print('saved {}'.format(save_model(model, os.path.join(
+            args.out, 'model.npz'))), flush=True)
     return updater.iteration
+
+
+def parameter_checksum(model):
+    """SHA-256 of all parameters, in name order (equal on in-sync ranks)."""
+    h = hashlib.sha256()
+    for name, param in sorted(model.namedparams()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(chainer.backends.cuda.to_cpu(
+            param.array)).tobytes())
+    return h.hexdigest()[:16]

@@ -17,7 +17,6 @@ import chainer
 import numpy as np
 
 from music_classification import features as _features
-from music_classification.dataset import make_rng
 from music_classification.errors import DatasetError
 
 
@@ -32,15 +31,20 @@ class BalancedOrderSampler(chainer.iterators.OrderSampler):
     every artist plus the Other clips" in each step. An epoch is
     ``batches_per_epoch`` batches.
 
+    The order of epoch ``e`` depends only on ``(seed, e)``, so an iterator
+    restored from a snapshot (:func:`balanced_iterator`) re-derives it, and
+    data-parallel ranks seeded ``(seed, rank)`` draw different windows while
+    sharing one snapshot.
+
     Args:
         class_sizes (list of int): examples per class, in dataset order.
         batch_per_class (int or list of int): examples per class per batch.
         batches_per_epoch (int): batches in one epoch.
-        rng: ``numpy.random.Generator`` or seed.
+        seed (int or tuple of int): seed of the window choice.
     """
 
     def __init__(self, class_sizes, batch_per_class, batches_per_epoch=100,
-                 rng=None):
+                 seed=0):
         self.class_sizes = [int(n) for n in class_sizes]
         for label, n in enumerate(self.class_sizes):
             if n <= 0:
@@ -51,19 +55,55 @@ class BalancedOrderSampler(chainer.iterators.OrderSampler):
         self.batch_size = sum(self.batch_per_class)
         self.offsets = np.concatenate([[0], np.cumsum(self.class_sizes)[:-1]])
         self.batches_per_epoch = int(batches_per_epoch)
-        self.rng = make_rng(rng)
+        self.seed = tuple(np.atleast_1d(seed).astype(int).tolist())
+        self.epoch = 0  # the epoch whose order the next call returns
 
-    def __call__(self, current_order, current_position):
+    def order_for(self, epoch):
+        """The order of one epoch."""
+        rng = np.random.default_rng(self.seed + (int(epoch),))
         batches = []
         for _ in range(self.batches_per_epoch):
             for offset, size, k in zip(self.offsets, self.class_sizes,
                                        self.batch_per_class):
-                batches.append(offset + self.rng.integers(0, size, size=k))
+                batches.append(offset + rng.integers(0, size, size=k))
         return np.concatenate(batches).astype(np.intp)
+
+    def __call__(self, current_order, current_position):
+        order = self.order_for(self.epoch)
+        self.epoch += 1
+        return order
+
+
+class _RederiveOrder(object):
+    # After loading a snapshot, take the current epoch's order from this
+    # process's sampler rather than from the file (which may come from
+    # another rank).
+    def serialize(self, serializer):
+        super(_RederiveOrder, self).serialize(serializer)
+        if isinstance(serializer, chainer.serializer.Deserializer):
+            self.order_sampler.epoch = self.epoch
+            self._set_order(self.order_sampler(None, 0))
+
+
+class BalancedSerialIterator(_RederiveOrder,
+                             chainer.iterators.SerialIterator):
+    """``SerialIterator`` over a :class:`BalancedOrderSampler`."""
+
+    def _set_order(self, order):
+        self._state = self._state._replace(order=order)
+
+
+class BalancedMultiprocessIterator(_RederiveOrder,
+                                   chainer.iterators.MultiprocessIterator):
+    """``MultiprocessIterator`` over a :class:`BalancedOrderSampler`."""
+
+    def _set_order(self, order):
+        self._reset_state(self.current_position, self.epoch,
+                          self.is_new_epoch, order)
 
 
 def balanced_iterator(classes, batch_per_class=10, batches_per_epoch=100,
-                      rng=None, n_processes=None):
+                      seed=0, n_processes=None):
     """A Chainer iterator of class-balanced batches.
 
     Args:
@@ -71,7 +111,7 @@ def balanced_iterator(classes, batch_per_class=10, batches_per_epoch=100,
             whose examples are ``(wave, label)``.
         batch_per_class (int or list of int): examples per class per batch.
         batches_per_epoch (int): batches in one epoch.
-        rng: ``numpy.random.Generator`` or seed of the window choice.
+        seed (int or tuple of int): seed of the window choice.
         n_processes (int or None): ``None`` for a ``SerialIterator``; a
             number for a ``MultiprocessIterator`` with that many workers
             reading and augmenting the windows.
@@ -86,13 +126,13 @@ def balanced_iterator(classes, batch_per_class=10, batches_per_epoch=100,
     dataset = chainer.datasets.ConcatenatedDataset(*flat)
     sampler = BalancedOrderSampler(
         [sum(len(d) for d in datasets) for datasets in classes],
-        batch_per_class, batches_per_epoch, rng)
+        batch_per_class, batches_per_epoch, seed)
     if n_processes:
-        return chainer.iterators.MultiprocessIterator(
+        return BalancedMultiprocessIterator(
             dataset, sampler.batch_size, order_sampler=sampler,
             n_processes=n_processes)
-    return chainer.iterators.SerialIterator(
-        dataset, sampler.batch_size, order_sampler=sampler)
+    return BalancedSerialIterator(dataset, sampler.batch_size,
+                                  order_sampler=sampler)
 
 
 class FeatureConverter(object):
@@ -135,9 +175,17 @@ class TimeBudgetTrigger(object):
         return (self.max_iterations, 'iteration')
 
 
-def make_optimizer(model, alpha=1e-4, weight_decay=1e-4):
-    """The original's optimiser: Adam(alpha) with WeightDecay."""
+def make_optimizer(model, alpha=1e-4, weight_decay=1e-4, comm=None):
+    """The original's optimiser: Adam(alpha) with WeightDecay.
+
+    With a ChainerMN communicator ``comm`` the optimiser all-reduces the
+    gradients of every rank before each update (and broadcasts rank 0's
+    weights before the first one).
+    """
     optimizer = chainer.optimizers.Adam(alpha=alpha)
+    if comm is not None:
+        import chainermn
+        optimizer = chainermn.create_multi_node_optimizer(optimizer, comm)
     optimizer.setup(model)
     optimizer.add_hook(chainer.optimizer_hooks.WeightDecay(weight_decay))
     return optimizer

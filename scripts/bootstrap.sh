@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Set up ./.venv with music_classification and everything it needs.
 #
-#   bash scripts/bootstrap.sh [--gpu] [--no-audio]
+#   bash scripts/bootstrap.sh [--gpu] [--no-audio] [--no-mpi]
 #
 # Needs Python 3.11 (python3.11 or python3 on PATH, or PYTHON=/path/to/it).
 # As root on Debian it apt-gets what is missing (portaudio19-dev, to build
-# PyAudio); as another user it says what to install and carries on without
-# the microphone extra. Safe to rerun: it only reinstalls when setup.py or the
+# PyAudio; openmpi-bin and libopenmpi-dev, for ChainerMN); as another user it
+# says what to install and carries on without the microphone or MPI extra. Safe to rerun: it only reinstalls when setup.py or the
 # options changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="test,hdf5,audio"
+extras="test,hdf5,audio,mpi"
 for arg in "$@"; do
   case "$arg" in
     --gpu) extras="$extras,gpu" ;;
     --no-audio) extras="${extras/,audio/}" ;;
-    *) echo "bootstrap.sh: unknown option $arg (use --gpu, --no-audio)" >&2; exit 2 ;;
+    --no-mpi) extras="${extras/,mpi/}" ;;
+    *) echo "bootstrap.sh: unknown option $arg (use --gpu, --no-audio, --no-mpi)" >&2; exit 2 ;;
   esac
 done
 
@@ -37,17 +38,24 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-# Debian packages: PyAudio compiles against PortAudio.
-if [[ ",$extras," == *,audio,* ]] && ! [ -e /usr/include/portaudio.h ]; then
+# Debian packages: PyAudio compiles against PortAudio; mpi4py needs an MPI.
+apt_get() {  # apt_get EXTRA PACKAGE... (as root), or explain and drop EXTRA
+  local extra=$1; shift
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing portaudio19-dev (for PyAudio)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq portaudio19-dev >/dev/null
+    say "installing $* (for the $extra extra)"
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
-    say "PyAudio needs PortAudio's headers: run 'sudo apt-get install portaudio19-dev'"
-    say "and rerun this script. Going on without the microphone extra."
-    extras="${extras/,audio/}"
+    say "the $extra extra needs: sudo apt-get install $*; rerun this script"
+    say "after that. Going on without it."
+    extras="${extras/,$extra/}"
   fi
+}
+if [[ ",$extras," == *,audio,* ]] && ! [ -e /usr/include/portaudio.h ]; then
+  apt_get audio portaudio19-dev
+fi
+if [[ ",$extras," == *,mpi,* ]] && ! command -v mpiexec >/dev/null; then
+  apt_get mpi openmpi-bin libopenmpi-dev
 fi
 
 if ! [ -x .venv/bin/python ]; then
