@@ -10,6 +10,8 @@ artists. The original's names are kept:
 * :class:`READ_DATASET2` (``sounds2melspec.py``): the "Other" sounds.
 * :func:`log_melspectrogram`: the one feature function shared by training,
   files and the microphone.
+* :mod:`plotting`: figures from arrays (the article's mel spectrogram, the
+  network input, augmentation, training curves, confusion, timelines).
 
 Importing the package reads no data file and changes no global state; where
 the ``[gpu]`` extra is installed it loads the CUDA libraries of NVIDIA's pip
@@ -21,6 +23,7 @@ from music_classification import cuda_libs as _cuda_libs
 _cuda_libs.preload()
 
 
+from music_classification import plotting
 from music_classification.audio import load_audio, load_noise
 from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
@@ -37,4 +40,5 @@ __all__ = [
     'log_melspectrogram', 'load_audio', 'load_noise', 'load_model',
     'save_model', 'MusicClassificationError', 'AudioFileError',
     'SampleRateError', 'DatasetError', 'ModelFileError', 'ParameterError',
+    'plotting',
 ]
