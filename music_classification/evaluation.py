@@ -25,22 +25,36 @@ def evaluate(model, class_names, config, music_dir, other_dir=None,
         ``per_class`` precision and recall (clip level), ``class_names``
         and ``files`` (one entry per file with its vote).
     """
-    index = {name: label for label, name in enumerate(class_names)}
-    items = []
+    songs = {}
     for artist in sorted(os.listdir(music_dir)):
         folder = os.path.join(music_dir, artist)
-        if artist.startswith('.') or not os.path.isdir(folder):
-            continue
+        if not artist.startswith('.') and os.path.isdir(folder):
+            songs[artist] = audio.list_audio_files(folder)
+    if not songs:
+        raise DatasetError('{}: no artist folders'.format(music_dir))
+    others = None if other_dir is None else audio.list_audio_files(other_dir)
+    return evaluate_songs(model, class_names, config, songs, others,
+                          hop_seconds=hop_seconds, resample=resample)
+
+
+def evaluate_songs(model, class_names, config, songs, others=None,
+                   hop_seconds=5.0, resample=False):
+    """:func:`evaluate` on lists of files instead of folders.
+
+    Args:
+        songs (dict): artist name -> list of song paths (for example the
+            ``val_songs`` of a training run's ``labels.json``).
+        others (list or None): paths of "Other" sounds.
+    """
+    index = {name: label for label, name in enumerate(class_names)}
+    items = []
+    for artist, paths in sorted(songs.items()):
         if artist not in index or index[artist] == 0:
             raise DatasetError(
-                '{}: artist {!r} is not one of the model\'s classes ({})'
-                .format(folder, artist, ', '.join(class_names[1:])))
-        items += [(path, index[artist])
-                  for path in audio.list_audio_files(folder)]
-    if not items:
-        raise DatasetError('{}: no artist folders'.format(music_dir))
-    if other_dir is not None:
-        items += [(path, 0) for path in audio.list_audio_files(other_dir)]
+                'artist {!r} is not one of the model\'s classes ({})'.format(
+                    artist, ', '.join(class_names[1:])))
+        items += [(path, index[artist]) for path in paths]
+    items += [(path, 0) for path in others or []]
 
     n = len(class_names)
     confusion = np.zeros((n, n), dtype=np.int64)

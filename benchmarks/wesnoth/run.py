@@ -184,15 +184,7 @@ def main():
     index = {n: i for i, n in enumerate(names)}
     val_songs = {index[a]: p for a, p in info['val_songs'].items()}
     train_songs = {index[a]: p for a, p in info['train_songs'].items()}
-    # The held-out songs as a folder of their own, for evaluation.evaluate.
-    held = os.path.join(out, 'heldout')
-    for artist, paths in info['val_songs'].items():
-        os.makedirs(os.path.join(held, artist), exist_ok=True)
-        for p in paths:
-            link = os.path.join(held, artist, os.path.basename(p))
-            if not os.path.lexists(link):
-                os.symlink(os.path.abspath(p), link)
-    ours = evaluation.evaluate(model, names, config, held)
+    ours = evaluation.evaluate_songs(model, names, config, info['val_songs'])
     t0 = time.perf_counter()
     base = baseline(train_songs, val_songs, config, seed=args.seed)
     base_seconds = time.perf_counter() - t0
