@@ -1,5 +1,4 @@
 import os
-import zipfile
 
 import chainer
 import numpy as np

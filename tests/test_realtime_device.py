@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from music_classification import load_audio, log_melspectrogram
-from music_classification.features import FeatureConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINK = 'mc_test_sink'
