@@ -242,13 +242,17 @@ class Microphone(object):
         chunk (int): samples per chunk delivered (1024).
         bits (int): 16 (``paInt16``) or 8 (``paInt8``, the original's PyAudio
             predictor); both become floats in [-1, 1].
+        device_rate (int or None): record at this rate and resample to
+            ``rate``; ``None`` uses ``rate`` where the device supports it and
+            the device's default rate otherwise.
 
     ``overflows`` counts the callbacks PyAudio flagged with an input
     overflow (audio was lost); ``resampled`` tells whether the device runs
     at another rate.
     """
 
-    def __init__(self, device=None, rate=16000, chunk=1024, bits=16):
+    def __init__(self, device=None, rate=16000, chunk=1024, bits=16,
+                 device_rate=None):
         import pyaudio
         if bits not in (8, 16):
             raise ParameterError('bits must be 8 or 16, got {}'.format(bits))
@@ -260,12 +264,16 @@ class Microphone(object):
         self._pending = np.zeros(0, np.float32)
         try:
             self.device = find_input_device(self._pa, device)
-            self.device_rate = rate
+            self.device_rate = int(device_rate or rate)
             try:
                 self._pa.is_format_supported(
-                    rate, input_device=self.device, input_channels=1,
-                    input_format=self.format)
+                    self.device_rate, input_device=self.device,
+                    input_channels=1, input_format=self.format)
             except ValueError:
+                if device_rate:
+                    raise AudioFileError(
+                        'input device {} cannot record at {} Hz'.format(
+                            self.device, device_rate)) from None
                 info = self._pa.get_device_info_by_index(self.device)
                 self.device_rate = int(info['defaultSampleRate'])
             self.resampled = self.device_rate != rate

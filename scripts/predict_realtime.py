@@ -29,6 +29,9 @@ def main(argv=None):
                         help='list the audio input devices and exit')
     parser.add_argument('--input-device', '-i', default=None,
                         help='input device index or part of its name')
+    parser.add_argument('--device-rate', type=int, default=None,
+                        help='record at this rate and resample (default: '
+                        '16000 Hz where the device can, else its own rate)')
     parser.add_argument('--every', '-e', type=float, default=1.0,
                         help='seconds between predictions')
     parser.add_argument('--smooth', type=int, default=1,
@@ -74,7 +77,8 @@ def main(argv=None):
             ema=args.ema, threshold=args.threshold)
         recognizer.warm_up()
         mic = realtime.Microphone(args.input_device, rate=config.sr,
-                                  chunk=config.chunk, bits=args.bits)
+                                  chunk=config.chunk, bits=args.bits,
+                                  device_rate=args.device_rate)
     except MusicClassificationError as e:
         sys.exit('predict_realtime.py: {}'.format(e))
     except OSError as e:  # PortAudio could not open the device

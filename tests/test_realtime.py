@@ -93,3 +93,41 @@ def test_output_formats():
     assert realtime.plain_line(p).endswith(' alpha 0.700')
     record = json.loads(realtime.json_line(p, NAMES))
     assert record['name'] == 'alpha' and record['probs']['beta'] == 0.2
+
+
+class Devices(object):
+    """A PyAudio-shaped list of devices, to test the device choice."""
+
+    def __init__(self, devices, default=None):
+        self.devices = devices
+        self.default = default
+
+    def get_device_count(self):
+        return len(self.devices)
+
+    def get_device_info_by_index(self, i):
+        name, inputs = self.devices[i]
+        return {'index': i, 'name': name, 'maxInputChannels': inputs,
+                'defaultSampleRate': 44100.0}
+
+    def get_default_input_device_info(self):
+        if self.default is None:
+            raise IOError('no default input')
+        return self.get_device_info_by_index(self.default)
+
+
+def test_input_device_choice():
+    from music_classification.errors import AudioFileError
+    pa = Devices([('hdmi', 0), ('USB mic', 1), ('pulse', 32)], default=2)
+    assert realtime.find_input_device(pa) == 2
+    assert realtime.find_input_device(pa, 'usb') == 1
+    assert realtime.find_input_device(pa, '1') == 1
+    assert realtime.list_input_devices(pa) == [(1, 'USB mic', 1, 44100),
+                                               (2, 'pulse', 32, 44100)]
+    assert realtime.find_input_device(Devices(pa.devices)) == 1
+    with pytest.raises(AudioFileError, match="no input device 'hdmi'.*USB"):
+        realtime.find_input_device(pa, 'hdmi')
+    with pytest.raises(AudioFileError, match="no input device '0'"):
+        realtime.find_input_device(pa, '0')
+    with pytest.raises(AudioFileError, match='no audio input device found'):
+        realtime.find_input_device(Devices([('hdmi', 0)]))

@@ -83,11 +83,11 @@ def play(path, delay=0.5):
     return thread
 
 
-def record_while_playing(path, seconds):
+def record_while_playing(path, seconds, **kwargs):
     """Open the default input, then play ``path``; record ``seconds``."""
     from music_classification.realtime import Microphone
     chunks = []
-    with Microphone(rate=16000, chunk=1024) as mic:
+    with Microphone(rate=16000, chunk=1024, **kwargs) as mic:
         player = play(path)
         for _ in range(int(seconds * 16000 / 1024)):
             chunks.append(mic.read())
@@ -119,10 +119,14 @@ def align(recorded, reference):
     return recorded[:n], reference[:n]
 
 
-def test_microphone_hears_the_file(pulse, demo_data):
+@pytest.mark.parametrize('device_rate', [None, 44100])
+def test_microphone_hears_the_file(pulse, demo_data, device_rate):
+    # At 16 kHz directly, and at 44.1 kHz resampled to 16 kHz (as for a
+    # device that cannot record at 16 kHz).
     path = demo_data.songs[demo_data.artists[1]][0]
     y, _ = load_audio(path)
-    recorded, overflows = record_while_playing(path, len(y) / 16000 + 2.0)
+    recorded, overflows = record_while_playing(path, len(y) / 16000 + 2.0,
+                                               device_rate=device_rate)
     assert overflows == 0
     heard, played = align(recorded, y)
     n = 163840  # one 10.24 s window
@@ -195,3 +199,18 @@ def test_recognizer_names_the_artist_live(pulse, small_model):
     right = live.count(artist) / len(live)
     assert right > 0.5 and offline > 0.5
     assert right >= offline - 0.15, (right, offline, live)
+
+
+def test_ctrl_c_stops_cleanly(pulse, small_model):
+    import signal
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'predict_realtime.py'),
+         '--model', small_model, '--plain', '--every', '0.25'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert 'listening on' in proc.stderr.readline()
+    proc.stdout.readline()  # a first prediction: audio flows
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert 'Traceback' not in err
+    assert 'stopped after' in err and 'input overflows: 0' in err
