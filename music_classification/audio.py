@@ -76,7 +76,8 @@ def load_audio(path, *, sr=16000, resample=False, mono=True,
             '{}: cannot decode audio: {}. Supported: WAV (8/16/24/32-bit '
             'PCM, float), FLAC, OGG, Opus, MP3'.format(path, e)) from None
     if y.shape[0] == 0:
-        raise AudioFileError('{}: the file holds no audio samples'.format(path))
+        raise AudioFileError('{}: the file holds no audio samples'.format(
+            path))
     bad = int(np.count_nonzero(~np.isfinite(y)))
     if bad:
         raise AudioFileError(
@@ -158,8 +159,8 @@ def load_noise(noise=None, *, sr=16000):
             try:
                 array = np.load(path, allow_pickle=False)
             except (ValueError, OSError) as e:
-                raise AudioFileError('{}: not a readable .npy array: {}'.format(
-                    path, e)) from None
+                raise AudioFileError('{}: not a readable .npy array: {}'
+                                     .format(path, e)) from None
             return _checked_noise(array, path)
         y, _ = load_audio(path, sr=sr, resample=True)
         return y

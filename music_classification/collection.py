@@ -1,4 +1,4 @@
-"""A music collection on disk, its song-level split, and a trained model folder.
+"""A music collection on disk, its song-level split, a trained model folder.
 
 Layout (see ``data/README.md``): ``MUSIC/<artist>/<song>`` with labels
 1..N in sorted artist-folder order, and ``OTHER/<sound>`` for class 0. A
@@ -102,7 +102,7 @@ def split_songs(songs, val_songs=1, seed=0):
 
 
 def save_labels(path, class_names, config, **extra):
-    """Write ``labels.json``: class names, feature parameters, and ``extra``."""
+    """Write ``labels.json``: class names, feature parameters, ``extra``."""
     info = {'classes': list(class_names), 'features': config.to_dict()}
     info.update(extra)
     return save_json(path, info)

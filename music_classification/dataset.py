@@ -199,7 +199,7 @@ class READ_DATASET(_WindowDataset):
         return len(self.indexes)
 
     def shuffle_indexes(self):
-        """Shuffle the window offsets in place (fixed: permutes the offsets)."""
+        """Shuffle the window offsets in place (fixed: permutes them)."""
         self.indexes = self.rng.permutation(self.indexes)
 
     def get_one_wave(self, index):

@@ -79,7 +79,8 @@ def _tone(timbre, freq, n, sr, rng):
     if timbre == 'flute':
         vibrato = 1 + 0.004 * np.sin(2 * np.pi * 5.5 * t)
         phase = 2 * np.pi * freq * np.cumsum(vibrato) / sr
-        wave = np.sin(phase) + 0.2 * np.sin(2 * phase) + 0.05 * np.sin(3 * phase)
+        wave = (np.sin(phase) + 0.2 * np.sin(2 * phase)
+                + 0.05 * np.sin(3 * phase))
         env = np.minimum(1, t / 0.08) * np.exp(-t * 0.8)
         wave += 0.02 * rng.standard_normal(n) * env  # breath
     elif timbre == 'organ':
@@ -294,7 +295,8 @@ def make_demo_dataset(root, *, seed=0, n_artists=4, songs_per_artist=3,
     other_dir = os.path.join(root, 'other')
     noise_path = os.path.join(root, 'noise.npy')
     styles = ARTISTS[:n_artists]
-    songs = {s.name: [os.path.join(music_dir, s.name, 'song_{:02d}.wav'.format(k))
+    songs = {s.name: [os.path.join(music_dir, s.name,
+                                   'song_{:02d}.wav'.format(k))
                       for k in range(songs_per_artist)] for s in styles}
     result = DemoDataset(root, music_dir, other_dir, noise_path,
                          tuple(s.name for s in styles), songs)

@@ -97,7 +97,10 @@ class FeatureConfig:
         return cls(**d)
 
     def __call__(self, y):
-        """Features of ``y`` with these parameters; see :func:`log_melspectrogram`."""
+        """Features of ``y`` with these parameters.
+
+        See :func:`log_melspectrogram`.
+        """
         return log_melspectrogram(
             y=y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,

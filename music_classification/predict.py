@@ -38,7 +38,8 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0, batch_size=8):
     probs = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for i in range(0, len(starts), batch_size):
-            waves = np.stack([y[s:s + window] for s in starts[i:i + batch_size]])
+            waves = np.stack([y[s:s + window]
+                              for s in starts[i:i + batch_size]])
             x = config(model.xp.asarray(waves))
             probs.append(chainer.backend.CpuDevice().send(
                 model.predict(x).array))

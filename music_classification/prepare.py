@@ -51,7 +51,7 @@ def artist_tag(path):
 
 
 def safe_name(text):
-    """A file or folder name made of ``text`` (no separators, no dots first)."""
+    """A file or folder name made of ``text`` (no separators or dots first)."""
     name = re.sub(r'[^\w\-. ]+', '_', text, flags=re.UNICODE).strip(' ._')
     return name or '_'
 

@@ -38,7 +38,7 @@ def main():
     parser.add_argument('--seed', '-s', type=int, default=0,
                         help='seed of the data, the model and the batches')
     parser.add_argument('--device', default='-1',
-                        help='-1 or @numpy for the CPU, 0 or @cupy:0 for GPU 0')
+                        help='-1 or @numpy: the CPU; 0 or @cupy:0: GPU 0')
     args = parser.parse_args()
 
     data = demo.make_demo_dataset(args.data, seed=args.seed,
