@@ -24,7 +24,8 @@ import os
 import numpy as np
 
 from music_classification.errors import ParameterError
-from music_classification.serialization import atomic_write, save_json
+from music_classification.serialization import (atomic_write, save_json,
+                                                save_wav)
 
 SAMPLE_RATE = 16000
 #: Semitones of the scales the artists use.
@@ -256,14 +257,6 @@ class DemoDataset:
         return ['Other'] + list(self.artists)
 
 
-def _write_wav(path, y, sr, subtype):
-    import soundfile
-
-    def write(tmp):
-        soundfile.write(tmp, y, sr, subtype=subtype, format='WAV')
-    atomic_write(path, write)
-
-
 def make_demo_dataset(root, *, seed=0, n_artists=4, songs_per_artist=3,
                       song_seconds=40.0, sr=SAMPLE_RATE, subtype='PCM_16'):
     """Write the synthetic data set under ``root`` (idempotent).
@@ -313,11 +306,11 @@ def make_demo_dataset(root, *, seed=0, n_artists=4, songs_per_artist=3,
         for k, path in enumerate(songs[style.name]):
             y = synthesize_song(style, seed=(seed, a, k), seconds=song_seconds,
                                 sr=sr)
-            _write_wav(path, y, sr, subtype)
+            save_wav(path, y, sr, subtype)
     for i, kind in enumerate(OTHER_KINDS):
         for v in range(2):
             y = synthesize_other(kind, seed=(seed, 1000 + i, v), sr=sr)
-            _write_wav(os.path.join(other_dir, '{}_{}.wav'.format(kind, v)),
+            save_wav(os.path.join(other_dir, '{}_{}.wav'.format(kind, v)),
                        y, sr, subtype)
     # Room noise in the original's format: signed 8-bit samples.
     from music_classification.augment import default_noise

@@ -19,7 +19,7 @@ import numpy as np
 
 from music_classification import audio
 from music_classification.errors import AudioFileError, ParameterError
-from music_classification.serialization import atomic_write, save_json
+from music_classification.serialization import save_json, save_wav
 
 SUBTYPES = {8: 'PCM_U8', 16: 'PCM_16'}
 
@@ -128,16 +128,8 @@ def prepare_collection(sources, out, *, group='folder', bits=16, other=None,
             summary['skipped'][path] = str(e)
             log('skipped {}'.format(e))
             continue
-        _write(target, np.clip(y, -1.0, 1.0), sr, SUBTYPES[bits])
+        save_wav(target, np.clip(y, -1.0, 1.0), sr, SUBTYPES[bits])
         manifest[key] = source
         save_json(manifest_path, manifest)
         summary['converted'] += 1
     return summary
-
-
-def _write(path, y, sr, subtype):
-    import soundfile
-
-    def write(tmp):
-        soundfile.write(tmp, y, sr, subtype=subtype, format='WAV')
-    atomic_write(path, write)

@@ -52,6 +52,21 @@ def atomic_write(path, write, suffix=''):
     return path
 
 
+def save_wav(path, y, sr, subtype='PCM_16'):
+    """Write ``y`` as a WAV file (soundfile ``subtype``) atomically."""
+    import soundfile
+
+    def write(tmp):
+        soundfile.write(tmp, y, sr, subtype=subtype, format='WAV')
+    return atomic_write(path, write)
+
+
+def save_png(figure, path, dpi=100):
+    """Save a matplotlib figure as a PNG atomically."""
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format='png',
+                                                         dpi=dpi))
+
+
 def save_json(path, obj):
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     def write(tmp):

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from music_classification import collection, evaluation  # NOQA: E402
 from music_classification import plotting  # NOQA: E402
 from music_classification.errors import MusicClassificationError  # NOQA
-from music_classification.serialization import atomic_write  # NOQA: E402
+from music_classification.serialization import save_png  # NOQA: E402
 
 
 def main(argv=None):
@@ -63,8 +63,7 @@ def main(argv=None):
         sys.exit('evaluate.py: {}'.format(e))
     png = args.confusion or os.path.join(args.model, 'confusion.png')
     image = plotting.plot_confusion(result['confusion'], class_names)
-    atomic_write(png, lambda tmp: image.figure.savefig(tmp, format='png',
-                                                       dpi=100))
+    save_png(image.figure, png)
     result['confusion_png'] = png
     if args.json:
         print(json.dumps(result, indent=1))

@@ -15,12 +15,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from music_classification import (  # NOQA: E402
     READ_DATASET, demo, load_audio, log_melspectrogram, plotting)
-from music_classification.serialization import atomic_write  # NOQA: E402
+from music_classification.serialization import save_png  # NOQA: E402
 
 
 def save(artist, path):
-    fig = artist.axes.figure
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format='png', dpi=80))
+    save_png(artist.axes.figure, path, dpi=80)
     print('wrote', path)
 
 
