@@ -65,8 +65,8 @@ def evaluate_songs(model, class_names, config, songs, others=None,
                                            hop_seconds=hop_seconds)
         for guess in probs.argmax(axis=1):
             confusion[label, guess] += 1
-        vote, p, _ = predict.song_vote(probs) if label else (
-            int(probs.mean(0).argmax()), float(probs.mean(0).max()), None)
+        # Songs vote among the artists; an "Other" sound among all classes.
+        vote, p, _ = predict.song_vote(probs, exclude=(0,) if label else ())
         files.append({'path': path, 'true': class_names[label],
                       'predicted': class_names[vote], 'probability': p,
                       'windows': int(len(probs))})

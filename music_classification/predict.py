@@ -52,7 +52,8 @@ def song_vote(probs, exclude=(0,)):
     Args:
         probs (numpy.ndarray): ``(n_windows, n_classes)``.
         exclude (tuple): classes left out of the vote (by default "Other",
-            so that quiet passages do not outvote the music).
+            so that quiet passages do not outvote the music; ``()`` lets a
+            mostly non-music recording be called "Other").
 
     Returns:
         tuple: ``(label, probability, mean)``: the winning class, its mean

@@ -15,7 +15,6 @@ import sys
 
 import matplotlib
 matplotlib.use('Agg')  # PlotReport's PNGs, no display needed
-import numpy as np  # NOQA: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
@@ -73,9 +72,9 @@ def main():
     other = sorted(os.listdir(data.other_dir))[0]
     y, _ = load_audio(os.path.join(data.other_dir, other), sr=config.sr)
     _, probs = predict.predict_windows(model, y, config=config)
-    label = int(np.argmax(probs.mean(axis=0)))
+    label, p, _ = predict.song_vote(probs, exclude=())
     print('  {:<40} -> {:<15} p={:.2f}'.format(
-        'other/' + other, class_names[label], probs.mean(axis=0)[label]))
+        'other/' + other, class_names[label], p))
     print('song accuracy: {}/{}'.format(correct, total))
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Name the artist of audio files (or every file in folders).
 
-For each file: windows every --hop seconds, the song vote (largest mean
-probability over the windows, "Other" left out unless it leads), its
+For each file: windows every --hop seconds, the vote (largest mean
+probability over the windows; "Other" when a file is mostly non-music), its
 probability and the top 3. --csv or
 --json for tables; --artistgram DIR writes a probability timeline PNG per
 file.
@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from music_classification import audio, collection, plotting  # NOQA: E402
 from music_classification import predict  # NOQA: E402
 from music_classification.errors import MusicClassificationError  # NOQA
-from music_classification.serialization import atomic_write  # NOQA: E402
+from music_classification.serialization import save_png  # NOQA: E402
 
 
 def expand(paths):
@@ -70,9 +70,8 @@ def main(argv=None):
                                     resample=args.resample)
             starts, probs = predict.predict_windows(model, y, config=config,
                                                     hop_seconds=args.hop)
-            label, p, mean = predict.song_vote(probs)
-            if mean.argmax() == 0:  # mostly non-music: say so
-                label, p = 0, float(mean[0])
+            # "Other" takes part: a mostly non-music file says so.
+            label, p, mean = predict.song_vote(probs, exclude=())
             top = sorted(range(len(names)), key=lambda k: -mean[k])[:3]
             results.append({'path': path, 'artist': names[label],
                             'probability': round(p, 4), 'windows': len(probs),
@@ -84,9 +83,7 @@ def main(argv=None):
                 centres = (starts + config.window_samples / 2) / config.sr
                 areas = plotting.plot_timeline(centres, probs, names,
                                                title=path)
-                fig = areas[0].axes.figure
-                atomic_write(png, lambda tmp: fig.savefig(tmp, format='png',
-                                                          dpi=100))
+                save_png(areas[0].axes.figure, png)
                 results[-1]['artistgram'] = png
     except MusicClassificationError as e:
         sys.exit('predict_file.py: {}'.format(e))
