@@ -60,7 +60,7 @@ class Recognizer(object):
             weight on the newest prediction (0 < ema <= 1).
         threshold (float): below this probability an artist is "unknown".
         silence_db (float): a window quieter than this RMS (dBFS) is
-            "silence" without asking the network.
+            reported as "silence", whatever the network says.
     """
 
     def __init__(self, model, class_names, config=None, *, every=1.0,
