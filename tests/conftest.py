@@ -1,3 +1,5 @@
+import json
+import os
 import struct
 
 import numpy as np
@@ -50,6 +52,12 @@ def write_wav_bytes(path, samples, sr, bits, float_format=False):
 def write_float_wav(path, y, sr=SR):
     return write_wav_bytes(path, np.asarray(y, dtype=np.float32), sr, 32,
                            float_format=True)
+
+
+def read_log(out):
+    """The entries of a training run's LogReport file."""
+    with open(os.path.join(out, 'log')) as f:
+        return json.load(f)
 
 
 @pytest.fixture(scope='session')

@@ -5,7 +5,6 @@ installs them as root); the tests skip, saying why, only where they are
 missing.
 """
 
-import json
 import os
 import re
 import shutil
@@ -15,6 +14,8 @@ import sys
 import time
 
 import pytest
+
+from conftest import read_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,11 +48,6 @@ def environment():
 def checksums(stdout):
     return dict(re.findall(r'rank (\d) of 2: parameter checksum (\w+)',
                            stdout))
-
-
-def read_log(out):
-    with open(os.path.join(out, 'log')) as f:
-        return json.load(f)
 
 
 def test_two_ranks_stay_identical_and_learn(mpiexec, demo_data, tmp_path):

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import read_log
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -25,11 +27,6 @@ def train_cmd(demo_data, out, *extra):
 def run(cmd, **kwargs):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           **kwargs)
-
-
-def read_log(out):
-    with open(os.path.join(out, 'log')) as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope='module')
