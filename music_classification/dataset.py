@@ -63,7 +63,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
         if self.window <= 0:
             raise DatasetError('chunk and length must be positive, got {} '
                                'and {}'.format(chunk, length))
-        self.rng = make_rng(rng)
+        self.rng = rng  # the setter makes a Generator of it
         self.augment = bool(augment)
         self.label = label
         self.compression = compression
