@@ -7,7 +7,7 @@ import pytest
 
 from music_classification import MUSIC_NET, load_model, save_model
 from music_classification.errors import ModelFileError, ParameterError
-from music_classification.net import conv_output_shape
+from music_classification.net import conv_output_shape, initial_std
 
 
 @pytest.fixture(scope='module')
@@ -36,16 +36,48 @@ def test_original_layers(model):
     assert conv_output_shape((256, 321)) == (64, 14, 19)
 
 
-def test_initial_weights_are_n_0_002(model):
-    # Chainer v1's wscale=0.02*sqrt(fan_in) meant N(0, 0.02**2).
+#: Std of each layer's initial weights under Chainer v1.9+ (the original's
+#: era): sqrt(0.02 * sqrt(fan_in) / fan_in), from ORIGINAL_NOTES.md.
+LATE_V1_STD = {'conv1': 0.0408, 'conv2': 0.0359, 'conv3': 0.0343,
+               'fc4': 0.0124, 'fc5': 0.0177}
+
+
+def check_initial_weights(model, expected_std):
     for name, p in model.namedparams():
+        layer = name.split('/')[1]
         if name.endswith('/W'):
-            tolerance = 4 * 0.02 / np.sqrt(2 * p.size)  # ~4 s.e. of a std
-            assert abs(float(p.array.std()) - 0.02) < max(tolerance, 1e-4), \
-                name
-            assert abs(float(p.array.mean())) < 4 * 0.02 / np.sqrt(p.size)
+            std = expected_std[layer]
+            tolerance = 4 * std / np.sqrt(2 * p.size)  # ~4 s.e. of a std
+            # the notes round to 4 digits
+            assert abs(float(p.array.std()) - std) < max(tolerance, 6e-5), \
+                (name, float(p.array.std()), std)
+            assert abs(float(p.array.mean())) < 4 * std / np.sqrt(p.size)
         else:
             assert not p.array.any(), name
+
+
+def test_initial_weights_late_v1_per_layer_std(model):
+    # The default: wscale=0.02*sqrt(fan_in) as Chainer v1.9 to v1.24 read it.
+    check_initial_weights(model, LATE_V1_STD)
+
+
+def test_initial_weights_v1_8_reading():
+    np.random.seed(1)
+    check_initial_weights(MUSIC_NET(init='v1.8'),
+                          dict.fromkeys(LATE_V1_STD, 0.02))
+
+
+@pytest.mark.parametrize('fan_in,std', [(144, 0.0408), (240, 0.0359),
+                                        (288, 0.0343), (17024, 0.0124),
+                                        (4096, 0.0177)])
+def test_initial_std_formula(fan_in, std):
+    assert initial_std(fan_in) == pytest.approx(std, abs=5e-5)
+    assert initial_std(fan_in, 'v1.8') == pytest.approx(0.02)
+
+
+def test_unknown_init_is_rejected():
+    with pytest.raises(ParameterError, match="init must be one of"):
+        MUSIC_NET(init='he')
 
 
 def check_forward(model, x, t):
