@@ -54,7 +54,8 @@ def main():
 
     def original():
         return [np.log(librosa.feature.melspectrogram(
-            y=clip, sr=16000, n_fft=2048, n_mels=256) + 1.0)
+            y=clip, sr=16000, n_fft=2048, n_mels=256,
+            pad_mode='reflect') + 1.0)
             for clip in clips]
 
     batch32 = clips.astype(np.float32)

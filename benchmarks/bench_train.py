@@ -37,7 +37,8 @@ class PerClipConverter(object):
         import librosa
         xs = [np.log(librosa.feature.melspectrogram(
             y=wave.astype(np.float64), sr=self.config.sr,
-            n_fft=self.config.n_fft, n_mels=self.config.n_mels) + 1.0)
+            n_fft=self.config.n_fft, n_mels=self.config.n_mels,
+            pad_mode=self.config.pad_mode) + 1.0)
             for wave, _ in batch]
         x = np.asarray(xs, dtype=np.float32)[:, None]
         t = np.asarray([label for _, label in batch], dtype=np.int32)

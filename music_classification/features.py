@@ -5,13 +5,18 @@ Training, file prediction and the microphone recognizer all call
 arrays, what the original computed one clip at a time::
 
     S = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=2048, n_mels=256)
-    x = np.log(S + 1.0)
+    x = np.log(S + 1.0)     # librosa 0.5.x: pad_mode='reflect'
 
-that is: a centred STFT (zero padding of ``n_fft // 2`` on both sides, a
+that is: a centred STFT (``n_fft // 2`` samples of padding on both sides, a
 periodic Hann window, hop 512), the power spectrum ``|X|**2``, librosa's own
 Slaney mel filter bank, then ``log(1 + S)``. A 10.24 s window of 16 kHz audio
 (163,840 samples) gives 321 frames, so the network input is
 ``(batch, 1, 256, 321)``.
+
+The padding is ``pad_mode``: the original's librosa (0.5.x) reflected the
+signal at its ends (``'reflect'``, the default here); librosa 0.10 and later
+pad with zeros (``'constant'``). The two differ only in the first and last
+few frames of a window.
 """
 
 import dataclasses
@@ -37,6 +42,13 @@ HOP_LENGTH = 512
 N_MELS = 256
 #: Ways to compress the mel power before the network (the article's ablation).
 COMPRESSIONS = ('log1p', 'sqrt', 'none')
+#: Padding of the centred STFT at the window's ends, as librosa's
+#: ``pad_mode``: the original's librosa 0.5 reflected, librosa >= 0.10 pads
+#: zeros.
+PAD_MODES = ('reflect', 'constant')
+#: ``pad_mode`` of a ``labels.json`` written before it was recorded: those
+#: models were trained on zero-padded edges.
+LEGACY_PAD_MODE = 'constant'
 
 
 def n_frames(n_samples, hop_length=HOP_LENGTH):
@@ -65,10 +77,11 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float = None
     compression: str = 'log1p'
+    pad_mode: str = 'reflect'
 
     def __post_init__(self):
         _check_params(self.sr, self.n_fft, self.hop_length, self.n_mels,
-                      self.fmin, self.fmax, self.compression)
+                      self.fmin, self.fmax, self.compression, self.pad_mode)
         if int(self.chunk) < 1 or int(self.length) < 1:
             raise ParameterError(
                 'chunk and length must be positive, got chunk={} length={}'
@@ -89,11 +102,19 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d):
+        """The config saved by :meth:`to_dict`.
+
+        A dict without ``pad_mode`` (a ``labels.json`` written before it was
+        saved) gives :data:`LEGACY_PAD_MODE`, the padding such a model was
+        trained with.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
             raise ParameterError('unknown feature parameters: {}'.format(
                 ', '.join(sorted(unknown))))
+        d = dict(d)
+        d.setdefault('pad_mode', LEGACY_PAD_MODE)
         return cls(**d)
 
     def __call__(self, y):
@@ -104,13 +125,17 @@ class FeatureConfig:
         return log_melspectrogram(
             y=y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
-            compression=self.compression)
+            compression=self.compression, pad_mode=self.pad_mode)
 
 
-def _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression):
+def _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
+                  pad_mode):
     if compression not in COMPRESSIONS:
         raise ParameterError('compression must be one of {}, got {!r}'.format(
             COMPRESSIONS, compression))
+    if pad_mode not in PAD_MODES:
+        raise ParameterError('pad_mode must be one of {}, got {!r}'.format(
+            PAD_MODES, pad_mode))
     for name, value in (('sr', sr), ('n_fft', n_fft),
                         ('hop_length', hop_length), ('n_mels', n_mels)):
         if not value or value <= 0:
@@ -173,8 +198,9 @@ def _rfft(frames, xp):
     return xp.fft.rfft(frames, axis=-1)
 
 
-def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None):
-    """Power ``|STFT|**2`` of a batch, centred and zero padded like librosa.
+def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None,
+                      pad_mode='reflect'):
+    """Power ``|STFT|**2`` of a batch, centred and padded like librosa.
 
     Args:
         y (numpy.ndarray or cupy.ndarray): ``(batch, n_samples)`` float32.
@@ -182,6 +208,8 @@ def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None):
         hop_length (int): samples between frames.
         frames (array-like of int or None): compute only these frames
             (``None``: all of them).
+        pad_mode (str): ``'reflect'`` or ``'constant'`` (zeros), as
+            librosa's ``stft(center=True, pad_mode=...)``.
 
     Returns:
         ndarray: ``(batch, frames, 1 + n_fft // 2)`` float32, on ``y``'s
@@ -191,8 +219,7 @@ def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None):
     xp = _get_xp(y)
     batch, n_samples = y.shape
     pad = n_fft // 2
-    padded = xp.zeros((batch, n_samples + 2 * pad), dtype=np.float32)
-    padded[:, pad:pad + n_samples] = y
+    padded = xp.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
     item = padded.itemsize
     # A strided view: frame t of clip b is padded[b, t*hop : t*hop + n_fft].
     view = xp.lib.stride_tricks.as_strided(
@@ -233,12 +260,14 @@ def compress(S, compression='log1p'):
 
 def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
                        hop_length=HOP_LENGTH, n_mels=N_MELS, fmin=0.0,
-                       fmax=None, compression='log1p', max_batch=16):
+                       fmax=None, compression='log1p', pad_mode='reflect',
+                       max_batch=16):
     """Waveforms to the network input: ``log(1 + mel power)``.
 
     This is the one feature function of the package. It equals, clip by clip,
     ``np.log(librosa.feature.melspectrogram(y=clip, sr=sr, n_fft=n_fft,
-    hop_length=hop_length, n_mels=n_mels) + 1)`` (computed here in float32),
+    hop_length=hop_length, n_mels=n_mels, pad_mode=pad_mode) + 1)``
+    (computed here in float32),
     but works on a whole batch at once and on NumPy or CuPy arrays alike: the
     result lives on the same device as ``y``.
 
@@ -254,6 +283,9 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
         compression (str): ``'log1p'`` (the original's ``log(x + 1)``),
             ``'sqrt'`` (the article's alternative) or ``'none'`` (the raw mel
             power, as in the article's ablation).
+        pad_mode (str): padding of the centred STFT at the clip's ends:
+            ``'reflect'`` (the original's librosa 0.5, the default) or
+            ``'constant'`` (zeros, librosa 0.10 and later).
         max_batch (int): clips transformed at once; bounds the temporary
             memory to about ``max_batch * frames * n_fft * 12`` bytes.
 
@@ -266,7 +298,8 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
         ParameterError: ``y`` is not a 1-D or 2-D floating-point array, is
             empty, or a parameter is out of range.
     """
-    _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression)
+    _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
+                  pad_mode)
     xp = _get_xp(y)
     if not hasattr(y, 'ndim') or y.ndim not in (1, 2):
         raise ParameterError(
@@ -289,7 +322,7 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
     out = xp.empty((batch, n_mels, frames), dtype=np.float32)
     for start in range(0, batch, max_batch):
         power = power_spectrogram(y=y[start:start + max_batch], n_fft=n_fft,
-                                  hop_length=hop_length)
+                                  hop_length=hop_length, pad_mode=pad_mode)
         out[start:start + max_batch] = _mel(power, basis, xp)
     return compress(out, compression)[:, None]  # (batch, 1, n_mels, frames)
 
@@ -306,7 +339,9 @@ class StreamingLogMel(object):
     plus the few frames that touch the window's zero-padded edges, are
     computed: 6 of 321 for a chunk of 1024, and nothing is shifted. The
     result equals :func:`log_melspectrogram` of the current window (tested
-    to float32 tolerance), edges included.
+    to float32 tolerance), edges included, with either ``pad_mode``: the
+    edge frames read the padding by reflecting their sample indices into
+    the window, or as zeros.
 
     Args:
         config (FeatureConfig): feature parameters.
@@ -320,7 +355,7 @@ class StreamingLogMel(object):
                                  'whole number of hops')
         self.n_frames = n_frames(c.window_samples, c.hop_length)
         self.half = c.n_fft // 2
-        # Frames whose support reaches into the left zero padding.
+        # Frames whose support reaches into the left padding.
         self.edge = -(-self.half // c.hop_length)
         import scipy.sparse
         # The same filter bank, stored sparse: each FFT bin feeds at most two
@@ -348,9 +383,15 @@ class StreamingLogMel(object):
     def _compute(self, frames):
         L = len(self._samples)
         idx = frames[:, None] * self.config.hop_length + self._offsets
-        inside = (idx >= 0) & (idx < L)
-        framed = np.where(inside, self._samples[(self._start + idx) % L],
-                          np.float32(0))  # (frames, n_fft), zero padded
+        if self.config.pad_mode == 'reflect':
+            # Sample -i is sample i, sample L - 1 + i is L - 1 - i.
+            idx = np.abs(idx)
+            idx = np.where(idx >= L, 2 * (L - 1) - idx, idx)
+            framed = self._samples[(self._start + idx) % L]
+        else:
+            inside = (idx >= 0) & (idx < L)
+            framed = np.where(inside, self._samples[(self._start + idx) % L],
+                              np.float32(0))  # (frames, n_fft), zero padded
         power = _frame_power(framed, np)  # (frames, n_freq)
         ring = (self._first + frames) % self.n_frames
         self._mel[:, ring] = self.basis @ power.T  # (n_mels, frames)
@@ -375,8 +416,8 @@ class StreamingLogMel(object):
         self._start = (self._start + m) % L
         shift = m // c.hop_length
         self._first = (self._first + shift) % self.n_frames
-        # Frames that read the new samples or the right zero padding, and
-        # those that read the left zero padding.
+        # Frames that read the new samples or the right padding, and those
+        # that read the left padding.
         first_new = min(max(0, (L - m - self.half) // c.hop_length + 1),
                         self.n_frames - shift)
         self._compute(np.union1d(np.arange(self.edge),

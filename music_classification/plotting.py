@@ -48,7 +48,8 @@ def plot_melspectrogram(*, y, sr=16000, n_fft=2048, n_mels=128, ax=None):
     import librosa
     import librosa.display
     S = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32),
-                                       sr=sr, n_fft=n_fft, n_mels=n_mels)
+                                       sr=sr, n_fft=n_fft, n_mels=n_mels,
+                                       pad_mode='reflect')
     ax = _axes(ax, (10, 4))
     image = librosa.display.specshow(
         librosa.power_to_db(S, ref=np.max), x_axis='time', y_axis='mel',

@@ -10,12 +10,19 @@ from music_classification.features import FeatureConfig, log_melspectrogram
 from conftest import SR, tone
 
 
-def librosa_log_mel(y, sr=SR, **kwargs):
-    """The original's computation, one clip at a time, in float64."""
+def librosa_log_mel(y, sr=SR, pad_mode='reflect', **kwargs):
+    """The original's computation, one clip at a time, in float64.
+
+    ``pad_mode='reflect'`` is what the original's librosa 0.5 did by
+    default; it is passed explicitly, since librosa 0.10+ pads zeros.
+    """
     S = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float64),
                                        sr=sr, n_fft=2048, n_mels=256,
-                                       **kwargs)
+                                       pad_mode=pad_mode, **kwargs)
     return np.log(S + 1.0)
+
+
+PAD_MODES = pytest.mark.parametrize('pad_mode', ['reflect', 'constant'])
 
 
 def signals(rng):
@@ -28,14 +35,38 @@ def signals(rng):
             'eight_bit': eight_bit, 'silence': np.zeros(n)}
 
 
+@PAD_MODES
 @pytest.mark.parametrize('name', ['tone', 'chirp', 'noise', 'eight_bit',
                                   'silence'])
-def test_matches_librosa(rng, name):
+def test_matches_librosa(rng, name, pad_mode):
     y = signals(rng)[name]
-    ours = log_melspectrogram(y=y.astype(np.float32))
+    ours = log_melspectrogram(y=y.astype(np.float32), pad_mode=pad_mode)
     assert ours.shape == (1, 1, 256, 321)
     assert ours.dtype == np.float32
-    assert_allclose(ours[0, 0], librosa_log_mel(y), rtol=1e-5, atol=2e-5)
+    assert_allclose(ours[0, 0], librosa_log_mel(y, pad_mode=pad_mode),
+                    rtol=1e-5, atol=2e-5)
+
+
+def test_default_pad_mode_is_the_originals_reflect(rng):
+    y = signals(rng)['chirp']
+    ours = log_melspectrogram(y=y.astype(np.float32))[0, 0]
+    assert_allclose(ours, librosa_log_mel(y, pad_mode='reflect'), rtol=1e-5,
+                    atol=2e-5)
+    zeros = librosa_log_mel(y, pad_mode='constant')
+    # The modes differ only at the edges: the first and last 2 frames here.
+    assert_allclose(ours[:, 2:-2], zeros[:, 2:-2], rtol=1e-5, atol=2e-5)
+    assert np.abs(ours[:, 0] - zeros[:, 0]).max() > 0.1
+    assert FeatureConfig().pad_mode == 'reflect'
+
+
+def test_labels_without_pad_mode_load_as_zero_padding():
+    # A labels.json written before pad_mode was saved: its model was trained
+    # on librosa 0.10+'s zero padding.
+    old = FeatureConfig().to_dict()
+    del old['pad_mode']
+    assert FeatureConfig.from_dict(old).pad_mode == 'constant'
+    new = FeatureConfig(pad_mode='reflect').to_dict()
+    assert FeatureConfig.from_dict(new).pad_mode == 'reflect'
 
 
 def test_window_shape():
@@ -45,12 +76,14 @@ def test_window_shape():
     assert FeatureConfig().window_samples == 1024 * 160
 
 
+@PAD_MODES
 @pytest.mark.parametrize('n_samples', [4096, 20000, 163839, 163841])
-def test_other_lengths_match_librosa(rng, n_samples):
+def test_other_lengths_match_librosa(rng, n_samples, pad_mode):
     y = (0.2 * rng.standard_normal(n_samples)).astype(np.float32)
-    ours = log_melspectrogram(y=y)
+    ours = log_melspectrogram(y=y, pad_mode=pad_mode)
     assert ours.shape == (1, 1, 256, features.n_frames(n_samples))
-    assert_allclose(ours[0, 0], librosa_log_mel(y), rtol=1e-5, atol=2e-5)
+    assert_allclose(ours[0, 0], librosa_log_mel(y, pad_mode=pad_mode),
+                    rtol=1e-5, atol=2e-5)
 
 
 def test_batch_equals_single_clips(rng):
@@ -72,7 +105,8 @@ def test_other_sample_rate_matches_librosa(rng):
 def test_compression_switch(rng, compression):
     y = (0.3 * rng.standard_normal(40000)).astype(np.float32)
     S = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=SR,
-                                       n_fft=2048, n_mels=256)
+                                       n_fft=2048, n_mels=256,
+                                       pad_mode='reflect')
     expected = S if compression == 'none' else np.sqrt(S)
     ours = log_melspectrogram(y=y, compression=compression)[0, 0]
     assert_allclose(ours, expected, rtol=2e-5, atol=2e-5 * expected.max())
@@ -125,6 +159,7 @@ def test_config_round_trip_and_call(rng):
     (dict(y=np.zeros(10, np.float32), compression='log'), 'compression'),
     (dict(y=np.zeros(10, np.float32), n_mels=0), 'n_mels'),
     (dict(y=np.zeros(10, np.float32), fmax=9000), 'fmax'),
+    (dict(y=np.zeros(10, np.float32), pad_mode='edge'), 'pad_mode'),
 ])
 def test_bad_input(bad, message):
     with pytest.raises(ParameterError, match=message):
@@ -161,12 +196,14 @@ def test_features_cupy(rng):
     check_features_on_device(cupy, rng)
 
 
+@PAD_MODES
 @pytest.mark.parametrize('chunk', [512, 1024, 4096])
-def test_streaming_equals_full_recomputation(rng, chunk):
+def test_streaming_equals_full_recomputation(rng, chunk, pad_mode):
     # Every chunk, including the first ones (silence on the left edge) and
-    # a window full of new audio; the edges of the window are zero padded
+    # a window full of new audio; the edges of the window are padded
     # exactly as in the full computation.
-    config = FeatureConfig(length=40)  # 2.56 s windows keep the test fast
+    # 2.56 s windows keep the test fast
+    config = FeatureConfig(length=40, pad_mode=pad_mode)
     stream = features.StreamingLogMel(config)
     window = np.zeros(config.window_samples, np.float32)
     y = (0.3 * rng.standard_normal(config.window_samples * 2 + 8 * chunk)
@@ -179,6 +216,10 @@ def test_streaming_equals_full_recomputation(rng, chunk):
         assert_allclose(stream.features(), config(window), rtol=1e-5,
                         atol=2e-6)
     assert_allclose(stream.window, window)
+    # and the full computation is librosa's with the same padding
+    assert_allclose(config(window)[0, 0],
+                    librosa_log_mel(window, pad_mode=pad_mode)[:, :],
+                    rtol=1e-5, atol=2e-5)
 
 
 def test_streaming_work_per_chunk(rng):
