@@ -80,32 +80,57 @@ def pink_noise(n_samples, *, rng):
     return pink / np.sqrt(np.mean(pink ** 2))
 
 
+#: RMS of the original's recorded room noise (``noise/noise.npy``: signed
+#: 8-bit values in -9..7 divided by 128), in dBFS: with its DC offset, and of
+#: the fluctuation alone.
+ORIGINAL_NOISE_DBFS = -44.5
+ORIGINAL_NOISE_AC_DBFS = -47.4
+
+
+def dbfs(y):
+    """RMS level of ``y`` in dB relative to full scale (1.0)."""
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return 20.0 * np.log10(max(rms, 1e-12))
+
+
 @functools.lru_cache(maxsize=4)
 def _default_noise(sr, seconds, seed, mains_hz):
     rng = np.random.default_rng(seed)
     n = int(round(seconds * sr))
     t = np.arange(n) / sr
-    noise = 0.01 * pink_noise(n, rng=rng)
-    # Mains hum and its harmonics, slowly wandering in level.
+    noise = pink_noise(n, rng=rng)
+    # Mains hum and its harmonics (relative to the pink noise's unit RMS),
+    # slowly wandering in level.
     wobble = 1.0 + 0.3 * np.sin(2 * np.pi * 0.13 * t + rng.uniform(0, 6.3))
-    for k, amp in ((1, 0.004), (2, 0.002), (3, 0.0015), (5, 0.0007)):
+    for k, amp in ((1, 0.4), (2, 0.2), (3, 0.15), (5, 0.07)):
         if k * mains_hz < sr / 2:
             noise += amp * wobble * np.sin(2 * np.pi * k * mains_hz * t
                                            + rng.uniform(0, 2 * np.pi))
+    noise -= noise.mean()
+    # The original's levels: the fluctuation at -47.4 dBFS, plus the DC
+    # offset (about +0.004) that brings the whole to -44.5 dBFS.
+    ac = 10.0 ** (ORIGINAL_NOISE_AC_DBFS / 20.0)
+    total = 10.0 ** (ORIGINAL_NOISE_DBFS / 20.0)
+    noise *= ac / np.sqrt(np.mean(noise ** 2))
+    noise += np.sqrt(total ** 2 - ac ** 2)
     noise = noise.astype(np.float32)
     noise.flags.writeable = False
     return noise
 
 
 def default_noise(*, sr=16000, seconds=20.0, seed=0, mains_hz=50.0):
-    """Built-in room noise: pink noise plus mains hum, deterministic.
+    """Built-in room noise at the original's level: pink noise, mains hum.
 
-    The original recorded a few seconds of its room with PyAudio
-    (``noise/noise.npy``) and loaded it from a path relative to the working
-    directory. When no noise is given, this stands in for it: pink noise at
-    an RMS of 0.01 (about -40 dBFS, a quiet room through a cheap microphone)
-    plus a 50 Hz hum with harmonics. The same arguments always give the same,
-    read-only, array.
+    The original recorded 12.5 s of its room with PyAudio
+    (``noise/noise.npy``, signed 8-bit values in -9..7, divided by 128) and
+    loaded it from a path relative to the working directory. When no noise
+    is given, this stands in for it at the same level: an RMS of -44.5 dBFS,
+    of which a DC offset of about +0.004 is part, the fluctuation alone
+    -47.4 dBFS, as the original's recording. The fluctuation is pink noise
+    plus a 50 Hz hum with harmonics. Since the augmentation scales the noise
+    by U(0.001, 3.0), this level sets every signal-to-noise ratio of the
+    training windows. The same arguments always give the same, read-only,
+    array.
 
     Returns:
         numpy.ndarray: ``(seconds * sr,)`` float32.

@@ -50,13 +50,17 @@ def test_fit_to_length(rng):
     assert starts == {1, 2, 3, 4}
 
 
-def test_default_noise_is_deterministic_and_quiet():
+def test_default_noise_is_deterministic_at_the_originals_level():
     a = augment.default_noise()
     b = augment.default_noise()
     assert a is b and not a.flags.writeable
     assert a.dtype == np.float32 and a.shape == (20 * 16000,)
-    rms = float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))
-    assert 0.008 < rms < 0.02
+    # The original's recorded noise: -44.5 dBFS with a DC offset of +0.004,
+    # -47.4 dBFS without it.
+    assert augment.dbfs(a) == pytest.approx(-44.5, abs=0.05)
+    assert float(a.mean(dtype=np.float64)) == pytest.approx(0.004, abs=3e-4)
+    assert augment.dbfs(a - a.mean(dtype=np.float64)) == pytest.approx(
+        -47.4, abs=0.05)
     spectrum = np.abs(np.fft.rfft(a))
     freqs = np.fft.rfftfreq(len(a), 1 / 16000)
     hum = spectrum[np.argmin(abs(freqs - 50))]
