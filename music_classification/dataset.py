@@ -10,8 +10,16 @@ U(0.05, 1.0) for "Other" sounds) and keep the original's method names.
 They are :class:`chainer.dataset.DatasetMixin` datasets: ``get_example(i)``
 returns the augmented waveform of window ``i`` (with its label when one is
 given), so that a converter can compute the features of a whole batch at once
-on the training device; ``get_one_melspec`` and ``get_batch_melspec`` return
-features directly, through the package's one feature function.
+on the training device.
+
+The original's methods return what they returned there, so that its training
+loop runs unchanged: ``get_one_melspec`` and ``get_batch_melspec`` give the
+mel *power* (the original's script applied ``np.log(xs + 1.0)`` to the
+concatenated batch itself), and ``READ_DATASET2.get_batch_melspec()`` with
+no argument gives every sound plus the silent clip. The model-ready features
+(compressed as ``compression`` says, ``log(1 + mel)`` by default) come from
+``get_one_features`` and ``get_batch_features``, through the package's one
+feature function.
 
 Differences from the original, on purpose:
 
@@ -26,10 +34,11 @@ Differences from the original, on purpose:
 * Any sample format and any number of channels are read correctly (see
   :mod:`music_classification.audio`), a wrong sample rate raises an error
   naming the file and both rates, and ``expected_fs`` defaults to 16000.
-* The features are ``log(1 + mel)`` (the original applied the log later, in
-  its training script); ``compression='none'`` gives the raw mel power.
+* ``shuffle_indexes`` of ``READ_DATASET2`` keeps ``files``, ``sounds`` and
+  ``names`` aligned.
 """
 
+import dataclasses
 import os
 import warnings
 
@@ -125,13 +134,36 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
         return wave, np.int32(self.label)
 
     def get_one_melspec(self, index):
-        """Features of one window, ``(n_mels, frames)`` float32."""
+        """Mel power of one window, ``(n_mels, frames)`` float32.
+
+        As the original: not compressed (its training script took
+        ``np.log(xs + 1.0)`` of the batch). See :meth:`get_one_features`.
+        """
         return self.get_batch_melspec([index])[0, 0]
 
     def get_batch_melspec(self, indexes):
-        """Model-ready features ``(len(indexes), 1, n_mels, frames)``."""
+        """Mel power of windows, ``(len(indexes), 1, n_mels, frames)``.
+
+        As the original: not compressed. See :meth:`get_batch_features`.
+        """
+        return self._batch(indexes, dataclasses.replace(
+            self.features, compression='none'))
+
+    def get_one_features(self, index):
+        """Model-ready features of one window, ``(n_mels, frames)``."""
+        return self.get_batch_features([index])[0, 0]
+
+    def get_batch_features(self, indexes):
+        """Model-ready features ``(len(indexes), 1, n_mels, frames)``.
+
+        The mel power compressed as ``compression`` says (by default
+        ``log(1 + mel)``), what the network takes.
+        """
+        return self._batch(indexes, self.features)
+
+    def _batch(self, indexes, config):
         waves = np.stack([self.get_one_wave(i) for i in indexes])
-        return self.features(waves)
+        return config(waves)
 
 
 class READ_DATASET(_WindowDataset):
@@ -208,6 +240,10 @@ class READ_DATASET(_WindowDataset):
         return self._augment(data) if self.augment else data.copy()
 
 
+#: Name of the silent clip among ``READ_DATASET2.names``.
+SILENCE = '<silence>'
+
+
 class READ_DATASET2(_WindowDataset):
     """The "Other" class: a folder of short non-music sounds plus silence.
 
@@ -217,30 +253,47 @@ class READ_DATASET2(_WindowDataset):
     of U(0.05, 1.0).
 
     Args:
-        folder (str): folder of audio files (door knocks, footsteps, ...).
+        wavdir (str): folder of audio files (door knocks, footsteps, ...);
+            also accepted as ``folder=``.
         chunk, length, expected_fs, noise, rng, augment, compression,
         resample: as for :class:`READ_DATASET`.
         label (int or None): label of every example (the original: 0).
         include_silence (bool): add one all-silent clip, as the original.
+
+    Attributes:
+        sounds (list of numpy.ndarray): the waveforms, silence last until
+            :meth:`shuffle_indexes`.
+        files (list): ``files[i]`` is the path of ``sounds[i]`` (``None``
+            for the silent clip).
+        names (list of str): ``files[i]``, or ``'<silence>'``.
     """
 
     volume_range = augmentation.OTHER_VOLUME
 
-    def __init__(self, folder, chunk=_features.CHUNK, length=_features.LENGTH,
-                 expected_fs=_features.SAMPLE_RATE, *, noise=None, rng=None,
-                 augment=True, label=0, include_silence=True,
-                 compression='log1p', resample=False):
+    def __init__(self, wavdir=None, chunk=_features.CHUNK,
+                 length=_features.LENGTH, expected_fs=_features.SAMPLE_RATE, *,
+                 noise=None, rng=None, augment=True, label=0,
+                 include_silence=True, compression='log1p', resample=False,
+                 folder=None):
+        if (wavdir is None) == (folder is None):
+            raise DatasetError('READ_DATASET2 needs the folder of sounds, as '
+                               'wavdir= (the original\'s name) or folder=')
+        folder = wavdir if folder is None else folder
         super(READ_DATASET2, self).__init__(
             chunk, length, expected_fs, noise, rng, augment, label,
             compression)
-        self.folder = str(folder)
+        self.folder = self.wavdir = str(folder)
         self.files = audio.list_audio_files(folder)
         self.sounds = [self._load(path, resample) for path in self.files]
         self._load_noise()
-        self.names = [str(path) for path in self.files]
+        # files[i], names[i] and sounds[i] belong together; the silent clip
+        # has no file.
+        self.files = [str(path) for path in self.files]
+        self.names = list(self.files)
         if include_silence:
             self.sounds.append(np.zeros(self.window, dtype=np.float32))
-            self.names.append('<silence>')
+            self.files.append(None)
+            self.names.append(SILENCE)
 
     @property
     def n_data(self):
@@ -251,10 +304,26 @@ class READ_DATASET2(_WindowDataset):
         return len(self.sounds)
 
     def shuffle_indexes(self):
-        """Shuffle the order of the sounds (and their names) in place."""
+        """Shuffle the sounds in place, their files and names with them."""
         order = self.rng.permutation(len(self.sounds))
         self.sounds = [self.sounds[i] for i in order]
         self.names = [self.names[i] for i in order]
+        self.files = [self.files[i] for i in order]
+
+    def get_batch_melspec(self, indexes=None):
+        """Mel power of sounds, ``(n, 1, n_mels, frames)``.
+
+        As the original: with no argument, every sound and the silent clip.
+        """
+        if indexes is None:
+            indexes = range(len(self.sounds))
+        return super(READ_DATASET2, self).get_batch_melspec(indexes)
+
+    def get_batch_features(self, indexes=None):
+        """Model-ready features of sounds (all of them with no argument)."""
+        if indexes is None:
+            indexes = range(len(self.sounds))
+        return super(READ_DATASET2, self).get_batch_features(indexes)
 
     def get_one_wave(self, index):
         rng = self.rng if self.augment else None

@@ -39,8 +39,8 @@ def main():
     clean = READ_DATASET(song, augment=False)
     noisy = READ_DATASET(song, noise=data.noise_path, rng=3)
     i = clean.n_blocks // 2
-    save(plotting.plot_augmentation(clean.get_one_melspec(i),
-                                    noisy.get_one_melspec(i))[0],
+    save(plotting.plot_augmentation(clean.get_one_features(i),
+                                    noisy.get_one_features(i))[0],
          os.path.join(args.out, 'augmentation.png'))
 
 

@@ -40,12 +40,20 @@ def test_windows_of_a_song(song):
     wave = ds.get_one_wave(2)
     assert wave.shape == (163840,)
     assert_array_equal(wave, ds.all_data[2000:2000 + 163840])
+    # The original's methods return the mel power (its loop took the log).
+    power = log_melspectrogram(y=wave, compression='none')[0, 0]
     mel = ds.get_one_melspec(2)
     assert mel.shape == (256, 321)
-    assert_allclose(mel, log_melspectrogram(y=wave)[0, 0])
+    assert_allclose(mel, power, rtol=1e-6)
     batch = ds.get_batch_melspec([0, 1, 2])
     assert batch.shape == (3, 1, 256, 321) and batch.dtype == np.float32
     assert_allclose(batch[2, 0], mel)
+    # The model-ready features: log(1 + mel power).
+    assert_allclose(ds.get_one_features(2), np.log1p(power), rtol=1e-5,
+                    atol=1e-6)
+    features = ds.get_batch_features([0, 1, 2])
+    assert features.shape == (3, 1, 256, 321)
+    assert_allclose(features, np.log1p(batch), rtol=1e-5, atol=1e-6)
 
 
 def test_default_stride_is_the_articles(song):
@@ -144,6 +152,24 @@ def test_other_sounds(other_dir):
     x, t = ds.get_example(0)
     assert t == 0
     assert ds.get_batch_melspec([0, 1, 2]).shape == (3, 1, 256, 321)
+    # As the original: no argument means every sound and the silence.
+    everything = ds.get_batch_melspec()
+    assert everything.shape == (3, 1, 256, 321)
+    assert_allclose(everything[1, 0], log_melspectrogram(
+        y=washer, compression='none')[0, 0], rtol=1e-6)
+    assert not everything[2].any()
+    assert_allclose(ds.get_batch_features(), np.log1p(everything),
+                    rtol=1e-5, atol=1e-6)
+
+
+def test_other_sounds_take_the_originals_keywords(other_dir):
+    ds = READ_DATASET2(wavdir=other_dir, chunk=1024, length=160,
+                       expected_fs=16000, augment=False)
+    assert ds.wavdir == other_dir and ds.n_data == 3
+    with pytest.raises(DatasetError, match='wavdir'):
+        READ_DATASET2()
+    with pytest.raises(DatasetError, match='wavdir'):
+        READ_DATASET2(other_dir, folder=other_dir)
 
 
 def test_other_sounds_are_placed_and_cut_at_random(other_dir):
@@ -157,12 +183,22 @@ def test_other_sounds_are_placed_and_cut_at_random(other_dir):
     assert 0.05 <= min(vols) < 0.1 and max(vols) <= 1.0 + 1e-6
 
 
-def test_other_shuffle_keeps_names_with_sounds(other_dir):
+def test_other_shuffle_keeps_files_and_names_with_sounds(other_dir):
     ds = READ_DATASET2(other_dir, rng=3, augment=False)
-    pairs = {n: len(s) for n, s in zip(ds.names, ds.sounds)}
-    for _ in range(3):
+    assert ds.files[-1] is None and ds.names[-1] == '<silence>'
+    triples = {n: (f, len(s)) for f, n, s in zip(ds.files, ds.names,
+                                                 ds.sounds)}
+    orders = set()
+    for _ in range(6):
         ds.shuffle_indexes()
-        assert {n: len(s) for n, s in zip(ds.names, ds.sounds)} == pairs
+        assert len(ds.files) == len(ds.names) == len(ds.sounds) == 3
+        assert {n: (f, len(s)) for f, n, s in zip(ds.files, ds.names,
+                                                  ds.sounds)} == triples
+        orders.add(tuple(ds.names))
+        for f, s in zip(ds.files, ds.sounds):
+            if f is not None:  # the sound is the file's
+                assert_allclose(s, soundfile.read(f, dtype='float32')[0])
+    assert len(orders) > 1
 
 
 def test_other_errors(tmp_path):
