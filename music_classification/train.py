@@ -1,10 +1,11 @@
 """Train MUSIC_NET with the original recipe on Chainer's Trainer.
 
 Songs come from --music (one subfolder per artist, labels 1..N in sorted
-order) and non-music sounds from --other (label 0). Each step takes
---batch-per-class augmented windows from every artist plus one clip of every
-"Other" sound, as the original; Adam(alpha=1e-4) with WeightDecay(1e-4).
-Whole songs are held out per artist (--val-songs) for the Evaluator.
+order) and non-music sounds from --other (label 0). Each step takes, as the
+original, --batch-per-song (10) augmented windows from every training song
+plus every "Other" sound once; --batch-per-class N takes N windows per
+artist instead. Adam(alpha=1e-4) with WeightDecay(1e-4). Whole songs are
+held out per artist (--val-songs) for the Evaluator.
 
     python scripts/train.py --music data/demo/music --other data/demo/other \\
         --out runs/x --device -1 --iterations 20
@@ -53,11 +54,23 @@ def parse_args(argv=None):
     parser.add_argument('--time-budget', type=float, default=None,
                         help='stop after this many minutes of training (or '
                         '--iterations, whichever comes first)')
-    parser.add_argument('--batch-per-class', '-b', type=int, default=10,
-                        help='windows per artist per step (original: 10)')
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument('--batch-per-song', type=int, default=None,
+                       help='windows per training song per step, without '
+                       'replacement from its shuffled offsets (default 10, '
+                       'the original)')
+    batch.add_argument('--batch-per-class', '-b', type=int, default=None,
+                       help='instead: windows per artist per step, drawn '
+                       'from all its songs (for many songs per artist; '
+                       'faster steps on a CPU)')
     parser.add_argument('--other-per-batch', type=int, default=None,
-                        help='"Other" clips per step (default: one per '
-                        'sound, silence included, as the original)')
+                        help='"Other" clips per step, drawn at random '
+                        '(default: every sound once, silence included, as '
+                        'the original)')
+    parser.add_argument('--init', default='v1.9', choices=['v1.9', 'v1.8'],
+                        help='initial weights: the original\'s wscale as '
+                        'Chainer v1.9+ read it (per-layer std, default) or '
+                        'as v1.8 did (N(0, 0.02^2))')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -97,6 +110,13 @@ def parse_args(argv=None):
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
+    for flag in ('batch_per_song', 'batch_per_class', 'other_per_batch'):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            sys.exit('train.py: --{} must be a positive integer, got {}'
+                     .format(flag.replace('_', '-'), value))
+    if args.batch_per_class is None and args.batch_per_song is None:
+        args.batch_per_song = 10
     if args.val_songs >= 1 or args.val_songs == 0:
         args.val_songs = int(args.val_songs)
     return args
@@ -123,6 +143,21 @@ def build_datasets(args, config, rank=0):
                         **common)
            for label, paths in sorted(val_songs.items()) for p in paths]
     return songs, train_songs, val_songs, classes, val
+
+
+def make_iterator(args, classes, rank=0):
+    """The batches of --batch-per-song (the original's) or --batch-per-class.
+    """
+    seed, n_processes = (args.seed, rank), args.processes or None
+    if args.batch_per_class is None:
+        return mc_training.song_iterator(
+            classes, per_song=args.batch_per_song,
+            other_per_batch=args.other_per_batch, seed=seed,
+            n_processes=n_processes)
+    n_other = args.other_per_batch or len(classes[0][0])
+    return mc_training.balanced_iterator(
+        classes, batch_per_class=[n_other] + [args.batch_per_class] * (
+            len(classes) - 1), seed=seed, n_processes=n_processes)
 
 
 def _communicator(args):
@@ -170,15 +205,11 @@ def main(argv=None):
 
     np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
     model = MUSIC_NET(n_classes=len(songs.class_names),
-                      input_shape=config.input_shape)
+                      input_shape=config.input_shape, init=args.init)
     model.to_device(device)
     device.use()
-    n_other = args.other_per_batch or len(classes[0][0])
     optimizer = mc_training.make_optimizer(model, comm=comm)
-    iterator = mc_training.balanced_iterator(
-        classes, batch_per_class=[n_other] + [args.batch_per_class] * (
-            len(classes) - 1), seed=(args.seed, rank),
-        n_processes=args.processes or None)
+    iterator = make_iterator(args, classes, rank)
     converter = mc_training.FeatureConverter(config)
     lossfun = mc_training.loss_with_report(model)
     updater = training.updaters.StandardUpdater(
@@ -241,13 +272,15 @@ def main(argv=None):
         if not args.no_progress:
             # Progress bar
             trainer.extend(extensions.ProgressBar(update_interval=1))
-        print('classes: {}; training songs: {}; held-out songs: {}{}'.format(
-            ', '.join(songs.class_names),
-            sum(len(v) for v in train_songs.values()),
-            sum(len(v) for v in val_songs.values()),
-            '; {} ranks, {} windows per step in all'.format(
-                size, size * iterator.batch_size) if comm else ''),
-            flush=True)
+        print('classes: {}; training songs: {}; held-out songs: {}; {} '
+              'windows per step{}'.format(
+                  ', '.join(songs.class_names),
+                  sum(len(v) for v in train_songs.values()),
+                  sum(len(v) for v in val_songs.values()),
+                  iterator.batch_size,
+                  '; {} ranks, {} windows per step in all'.format(
+                      size, size * iterator.batch_size) if comm else ''),
+              flush=True)
     trainer.run()
     if comm is not None:
         print('rank {} of {}: parameter checksum {}'.format(

@@ -1,10 +1,16 @@
 """The original's training recipe on Chainer's own machinery.
 
-* :func:`balanced_iterator`: Chainer's ``SerialIterator`` or
-  ``MultiprocessIterator`` with a :class:`BalancedOrderSampler`: every step
-  takes ``batch_per_class`` random windows from every class (the original:
-  10 from each artist, plus the "Other" clips), so a class with more songs
-  does not dominate.
+* :func:`song_iterator`: Chainer's ``SerialIterator`` or
+  ``MultiprocessIterator`` with a :class:`SongOrderSampler`: the original's
+  batches. Every step takes ``per_song`` windows from every training song
+  (the original: 10 from each of its 24 songs), in the order of the song's
+  shuffled window offsets, plus every "Other" sound exactly once, in a
+  random order (the original: 38 sounds and the silent clip, so 279 windows
+  a step).
+* :func:`balanced_iterator`: the same iterators with a
+  :class:`BalancedOrderSampler`: every step takes ``batch_per_class`` random
+  windows from every class, whatever its number of songs (for collections
+  with many songs per artist).
 * :class:`FeatureConverter`: stacks the examples' waveforms on the training
   device and computes the features there, batched, with the package's one
   feature function (on the GPU when training on the GPU).
@@ -74,6 +80,97 @@ class BalancedOrderSampler(chainer.iterators.OrderSampler):
         return order
 
 
+class SongOrderSampler(chainer.iterators.OrderSampler):
+    """The original's batches for Chainer's own iterators.
+
+    The iterator's dataset is the concatenation of the "Other" datasets
+    (``other_sizes``) and then the songs (``song_sizes``, one dataset per
+    song, any class). Every batch holds, in this order:
+
+    * every "Other" example exactly once, in a fresh random order (or, with
+      ``other_per_batch``, that many drawn uniformly with replacement);
+    * ``per_song`` windows of every song, taken in order from the song's
+      shuffled window offsets, without replacement. As in the original, a
+      cycle (the original's epoch) ends when the song with the fewest
+      windows runs out; then every song is shuffled again. A song with fewer
+      than ``per_song`` windows repeats its shuffled windows.
+
+    The order of each of Chainer's epochs (``batches_per_epoch`` batches)
+    depends only on ``(seed, epoch)``: an iterator restored from a snapshot
+    re-derives it, and data-parallel ranks seeded ``(seed, rank)`` draw
+    different windows.
+
+    Args:
+        other_sizes (list of int): examples of each "Other" dataset.
+        song_sizes (list of int): windows of each song.
+        per_song (int): windows per song per batch (the original: 10).
+        other_per_batch (int or None): ``None``: every "Other" example once.
+        batches_per_epoch (int): batches in one of Chainer's epochs.
+        seed (int or tuple of int): seed of the orders.
+    """
+
+    def __init__(self, other_sizes, song_sizes, per_song=10,
+                 other_per_batch=None, batches_per_epoch=100, seed=0):
+        self.other_sizes = [int(n) for n in other_sizes]
+        self.song_sizes = [int(n) for n in song_sizes]
+        if not self.song_sizes or min(self.song_sizes) <= 0:
+            raise DatasetError('every song needs at least one window')
+        self.n_other = int(sum(self.other_sizes))
+        if self.n_other <= 0:
+            raise DatasetError('class 0 ("Other") has no examples')
+        self.per_song = _positive(per_song, 'windows per song')
+        self.other_per_batch = None if other_per_batch is None else \
+            _positive(other_per_batch, '"Other" clips per batch')
+        self.batch_size = (self.other_per_batch or self.n_other) + \
+            self.per_song * len(self.song_sizes)
+        self.song_offsets = self.n_other + np.concatenate(
+            [[0], np.cumsum(self.song_sizes)[:-1]]).astype(np.int64)
+        # Batches in one cycle of the songs' shuffled offsets.
+        self.steps_per_cycle = max(1, min(self.song_sizes) // self.per_song)
+        self.batches_per_epoch = int(batches_per_epoch)
+        self.seed = tuple(np.atleast_1d(seed).astype(int).tolist())
+        self.epoch = 0  # the epoch whose order the next call returns
+
+    def _song_order(self, song, cycle):
+        # The song's shuffled window offsets in cycle ``cycle``.
+        rng = np.random.default_rng(self.seed + (1, song, int(cycle)))
+        return rng.permutation(self.song_sizes[song])
+
+    def order_for(self, epoch):
+        """The order of one of Chainer's epochs."""
+        rng = np.random.default_rng(self.seed + (0, int(epoch)))
+        first = int(epoch) * self.batches_per_epoch
+        orders = {}  # (song, cycle) -> permutation, for this epoch
+        batches = []
+        for step in range(first, first + self.batches_per_epoch):
+            if self.other_per_batch is None:
+                batches.append(rng.permutation(self.n_other))
+            else:
+                batches.append(rng.integers(0, self.n_other,
+                                            size=self.other_per_batch))
+            cycle, within = divmod(step, self.steps_per_cycle)
+            positions = np.arange(within * self.per_song,
+                                  (within + 1) * self.per_song)
+            for song, offset in enumerate(self.song_offsets):
+                if (song, cycle) not in orders:
+                    orders[song, cycle] = self._song_order(song, cycle)
+                batches.append(offset + np.take(orders[song, cycle],
+                                                positions, mode='wrap'))
+        return np.concatenate(batches).astype(np.intp)
+
+    def __call__(self, current_order, current_position):
+        order = self.order_for(self.epoch)
+        self.epoch += 1
+        return order
+
+
+def _positive(value, what):
+    if int(value) != value or int(value) < 1:
+        raise DatasetError('{} must be a positive integer, got {}'.format(
+            what, value))
+    return int(value)
+
+
 class _RederiveOrder(object):
     # After loading a snapshot, take the current epoch's order from this
     # process's sampler rather than from the file (which may come from
@@ -122,11 +219,41 @@ def balanced_iterator(classes, batch_per_class=10, batches_per_epoch=100,
     for label, datasets in enumerate(classes):
         if not datasets:
             raise DatasetError('class {} has no examples'.format(label))
-    flat = [d for datasets in classes for d in datasets]
-    dataset = chainer.datasets.ConcatenatedDataset(*flat)
     sampler = BalancedOrderSampler(
         [sum(len(d) for d in datasets) for datasets in classes],
         batch_per_class, batches_per_epoch, seed)
+    return _iterator(classes, sampler, n_processes)
+
+
+def song_iterator(classes, per_song=10, other_per_batch=None,
+                  batches_per_epoch=100, seed=0, n_processes=None):
+    """A Chainer iterator of the original's batches (:class:`SongOrderSampler`).
+
+    Args:
+        classes (list): for each class (label order), a list of datasets
+            whose examples are ``(wave, label)``: class 0 the "Other"
+            datasets, every other class one dataset per song.
+        per_song (int): windows per song per batch (the original: 10).
+        other_per_batch (int or None): ``None``: every "Other" example once
+            per batch, as the original.
+        batches_per_epoch, seed, n_processes: as :func:`balanced_iterator`.
+
+    Returns:
+        chainer.dataset.Iterator: yields lists of ``(wave, label)``.
+    """
+    for label, datasets in enumerate(classes):
+        if not datasets:
+            raise DatasetError('class {} has no examples'.format(label))
+    sampler = SongOrderSampler(
+        [len(d) for d in classes[0]],
+        [len(d) for datasets in classes[1:] for d in datasets], per_song,
+        other_per_batch, batches_per_epoch, seed)
+    return _iterator(classes, sampler, n_processes)
+
+
+def _iterator(classes, sampler, n_processes):
+    flat = [d for datasets in classes for d in datasets]
+    dataset = chainer.datasets.ConcatenatedDataset(*flat)
     if n_processes:
         return BalancedMultiprocessIterator(
             dataset, sampler.batch_size, order_sampler=sampler,

@@ -4,7 +4,7 @@
 Writes a synthetic data set (four "artists" with their own styles, three
 songs each, and non-music "Other" sounds) under --data, trains MUSIC_NET with
 the original recipe (scripts/train.py: noise and volume augmentation,
-log(1 + mel), Adam 1e-4 with weight decay 1e-4, class-balanced batches) for a
+log(1 + mel), Adam 1e-4 with weight decay 1e-4, per-song batches) for a
 few iterations on the CPU with one song per artist held out, and names the
 artist of each held-out song.
 """
@@ -30,8 +30,9 @@ def main():
                         help='folder for the trained model')
     parser.add_argument('--iterations', '-i', type=int, default=40,
                         help='training iterations')
-    parser.add_argument('--batch-per-class', '-b', type=int, default=4,
-                        help='windows per artist in each batch (original: 10)')
+    parser.add_argument('--batch-per-song', '-b', type=int, default=2,
+                        help='windows per training song in each batch, plus '
+                        'every "Other" sound once (original: 10)')
     parser.add_argument('--artists', type=int, default=4,
                         help='number of synthetic artists (2 to 5)')
     parser.add_argument('--seed', '-s', type=int, default=0,
@@ -48,7 +49,7 @@ def main():
         '--music', data.music_dir, '--other', data.other_dir,
         '--noise', data.noise_path, '--out', args.out,
         '--device', args.device, '--iterations', str(args.iterations),
-        '--batch-per-class', str(args.batch_per_class), '--val-songs', '1',
+        '--batch-per-song', str(args.batch_per_song), '--val-songs', '1',
         '--seed', str(args.seed), '--log-every', '5',
         '--eval-every', str(args.iterations), '--snapshot-every', '0',
         '--no-progress'])

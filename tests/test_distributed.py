@@ -30,12 +30,13 @@ def mpiexec():
     return [path, '--allow-run-as-root', '--oversubscribe', '-n', '2']
 
 
-def command(mpiexec, demo_data, out, *extra):
+def command(mpiexec, demo_data, out, *extra,
+            batch=('--batch-per-class', '2')):
     return mpiexec + [
         sys.executable, os.path.join(ROOT, 'scripts', 'train.py'),
         '--distributed', '--music', demo_data.music_dir,
         '--other', demo_data.other_dir, '--noise', demo_data.noise_path,
-        '--out', str(out), '--length', '40', '--batch-per-class', '2',
+        '--out', str(out), '--length', '40', *batch,
         '--other-per-batch', '2', '--log-every', '1', '--no-progress',
         *extra]
 
@@ -72,8 +73,10 @@ def test_two_ranks_stay_identical_and_learn(mpiexec, demo_data, tmp_path):
 
 def test_killed_run_resumes(mpiexec, demo_data, tmp_path):
     out = tmp_path / 'run'
+    # with the original's per-song batches
     cmd = command(mpiexec, demo_data, out, '--iterations', '10',
-                  '--snapshot-every', '2', '--eval-every', '100')
+                  '--snapshot-every', '2', '--eval-every', '100',
+                  batch=('--batch-per-song', '2'))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=environment(),
                             start_new_session=True)

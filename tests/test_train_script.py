@@ -84,8 +84,12 @@ def test_evaluate_scores_the_model(trained, demo_data):
 
 def test_resume_after_kill(demo_data, tmp_path):
     out = tmp_path / 'run'
+    # with the original's per-song batches, read by worker processes
     cmd = train_cmd(demo_data, out, '--iterations', '10',
-                    '--snapshot-every', '2', '--eval-every', '100')
+                    '--snapshot-every', '2', '--eval-every', '100',
+                    '--processes', '2')
+    i = cmd.index('--batch-per-class')
+    cmd[i:i + 2] = ['--batch-per-song', '2']
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -120,6 +124,69 @@ def test_resume_refuses_other_classes(trained, demo_data, tmp_path):
     result = run(cmd)
     assert result.returncode != 0
     assert 'labels.json was written for classes' in result.stderr
+
+
+def test_default_batches_are_the_originals(demo_data, tmp_path):
+    # No batch flags: 10 windows of every training song, in the order of
+    # its shuffled offsets, plus every "Other" sound (and the silence)
+    # exactly once, as the original's train.py.
+    from music_classification import train
+    import numpy as np
+    args = train.parse_args(['--music', demo_data.music_dir, '--other',
+                             demo_data.other_dir, '--out', str(tmp_path),
+                             '--noise', demo_data.noise_path])
+    assert (args.batch_per_song, args.batch_per_class) == (10, None)
+    config = train.FeatureConfig()
+    _, train_songs, _, classes, _ = train.build_datasets(args, config)
+    it = train.make_iterator(args, classes)
+    n_other = len(os.listdir(demo_data.other_dir)) + 1  # and the silence
+    n_songs = sum(len(v) for v in train_songs.values())
+    sizes = [len(d) for c in classes for d in c]
+    starts = np.cumsum([0] + sizes)
+    for step in range(3):
+        batch = next(it)
+        assert len(batch) == it.batch_size == n_other + 10 * n_songs
+        labels = [int(t) for _, t in batch]
+        assert labels[:n_other] == [0] * n_other
+        assert labels[n_other:] == sorted(labels[n_other:])
+        order = it.order_sampler.order_for(0)[step * len(batch):
+                                             (step + 1) * len(batch)]
+        # which dataset each example came from: the "Other" one, then each
+        # training song 10 times, in song order
+        source = np.searchsorted(starts, order, side='right') - 1
+        assert sorted(order[:n_other]) == list(range(n_other))
+        assert list(source[n_other:]) == [
+            1 + k for k in range(n_songs) for _ in range(10)]
+        assert all(w.shape == (config.window_samples,) for w, _ in batch)
+
+
+def test_default_run_uses_the_original_batches(demo_data, tmp_path):
+    cmd = train_cmd(demo_data, tmp_path / 'out', '--iterations', '2',
+                    '--eval-every', '2')
+    i = cmd.index('--batch-per-class')
+    del cmd[i:i + 4]  # no batch flags at all
+    result = run(cmd)
+    assert result.returncode == 0, result.stderr
+    n_other = len(os.listdir(demo_data.other_dir)) + 1
+    n_train_songs = len(demo_data.artists)  # one song each held out
+    assert '{} windows per step'.format(
+        n_other + 10 * n_train_songs) in result.stdout
+    assert [e['iteration'] for e in read_log(tmp_path / 'out')] == [1, 2]
+
+
+@pytest.mark.parametrize('flags', [
+    ['--batch-per-song', '0'], ['--batch-per-song', '-3'],
+    ['--batch-per-class', '0'], ['--other-per-batch', '-1'],
+])
+def test_batch_sizes_must_be_positive(demo_data, tmp_path, flags):
+    cmd = train_cmd(demo_data, tmp_path / 'out', '--iterations', '1')
+    i = cmd.index('--batch-per-class')
+    del cmd[i:i + 4]
+    result = run(cmd + flags)
+    assert result.returncode != 0
+    assert result.stderr.strip() == \
+        'train.py: {} must be a positive integer, got {}'.format(*flags)
+    assert not os.path.exists(tmp_path / 'out')
 
 
 @pytest.mark.parametrize('problem, message', [

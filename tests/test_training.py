@@ -87,6 +87,86 @@ def test_iterator_resumes_its_own_order(tmp_path):
     assert next(c) != next(make(3))
 
 
+def song_classes():
+    # "Other": 4 sounds; artist 1: songs of 23 and 40 windows; artist 2: 31.
+    return [[[('other', i) for i in range(4)]],
+            [[('a', i) for i in range(23)], [('b', i) for i in range(40)]],
+            [[('c', i) for i in range(31)]]]
+
+
+def test_song_batches_are_the_originals():
+    # Every step: every "Other" example once, in a new order, then per_song
+    # windows of every song.
+    it = training.song_iterator(song_classes(), per_song=5,
+                                batches_per_epoch=3, seed=0)
+    assert it.batch_size == 4 + 3 * 5
+    orders = set()
+    for _ in range(8):  # across Chainer's epochs
+        batch = next(it)
+        assert len(batch) == 19
+        others = batch[:4]
+        assert sorted(others) == [('other', i) for i in range(4)]
+        orders.add(tuple(others))
+        assert [b[0] for b in batch[4:]] == ['a'] * 5 + ['b'] * 5 + ['c'] * 5
+    assert len(orders) > 1
+
+
+def test_song_windows_without_replacement_until_the_shortest_runs_out():
+    # The shortest song has 23 windows: 4 steps of 5 make a cycle; within a
+    # cycle no song repeats a window, and each song's windows follow its
+    # shuffled offsets (not their order in the file).
+    it = training.song_iterator(song_classes(), per_song=5,
+                                batches_per_epoch=3, seed=1)
+    cycles = [[next(it) for _ in range(4)] for _ in range(2)]
+    for cycle in cycles:
+        for song in 'abc':
+            taken = [b for batch in cycle for b in batch[4:]
+                     if b[0] == song]
+            assert len(taken) == 20 and len(set(taken)) == 20
+    first = [b for b in cycles[0][0][4:] if b[0] == 'b']
+    assert first != sorted(first)
+    # A new cycle reshuffles: its order differs from the first one's.
+    assert [b for b in cycles[1][0][4:] if b[0] == 'b'] != first
+
+
+def test_song_iterator_with_fewer_windows_than_per_song_and_other_draws():
+    classes = [[[('other', i) for i in range(3)]],
+               [[('short', 0), ('short', 1)]], [[('long', i)
+                                                 for i in range(9)]]]
+    it = training.song_iterator(classes, per_song=4, other_per_batch=5,
+                                seed=0)
+    batch = next(it)
+    assert len(batch) == 5 + 4 + 4
+    assert all(b[0] == 'other' for b in batch[:5])
+    assert sorted(set(batch[5:9])) == [('short', 0), ('short', 1)]
+    with pytest.raises(training.DatasetError, match='positive'):
+        training.song_iterator(classes, per_song=0)
+
+
+def test_song_iterator_resumes_its_own_order(tmp_path):
+    def make(seed):
+        return training.song_iterator(song_classes(), per_song=3,
+                                      batches_per_epoch=5, seed=seed)
+    a = make(3)
+    for _ in range(7):
+        next(a)
+    chainer.serializers.save_npz(str(tmp_path / 'it.npz'), a)
+    b = make(3)
+    chainer.serializers.load_npz(str(tmp_path / 'it.npz'), b)
+    for _ in range(12):
+        assert next(a) == next(b)
+
+
+def test_song_multiprocess_iterator(classes):
+    it = training.song_iterator(classes, per_song=2, seed=0, n_processes=2)
+    try:
+        batch = next(it)
+        n_other = len(classes[0][0])
+        assert [int(t) for _, t in batch] == [0] * n_other + [1] * 4 + [2] * 4
+    finally:
+        it.finalize()
+
+
 def test_empty_class_is_refused():
     with pytest.raises(training.DatasetError, match='class 1'):
         training.balanced_iterator([[[(0, 0)]], []])
@@ -107,7 +187,7 @@ def test_demo_script_trains_and_predicts(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'scripts', 'demo.py'),
          '--data', str(tmp_path / 'data'), '--out', str(out),
-         '--iterations', '5', '--artists', '2', '--batch-per-class', '2'],
+         '--iterations', '5', '--artists', '2', '--batch-per-song', '1'],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert 'held-out songs' in result.stdout
