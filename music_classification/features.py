@@ -40,8 +40,12 @@ N_FFT = 2048
 HOP_LENGTH = 512
 #: Number of mel bands.
 N_MELS = 256
-#: Ways to compress the mel power before the network (the article's ablation).
-COMPRESSIONS = ('log1p', 'sqrt', 'none')
+#: Ways to compress the mel power before the network: the article's
+#: ``log(1 + S)``, its ``sqrt`` alternative, none, and decibels
+#: (``10 log10 S``, floored at -100 dB: :data:`DB_FLOOR`).
+COMPRESSIONS = ('log1p', 'sqrt', 'none', 'db')
+#: Smallest power ``'db'`` compression takes the log of (-100 dB).
+DB_FLOOR = 1e-10
 #: Padding of the centred STFT at the window's ends, as librosa's
 #: ``pad_mode``: the original's librosa 0.5 reflected, librosa >= 0.10 pads
 #: zeros.
@@ -49,6 +53,13 @@ PAD_MODES = ('reflect', 'constant')
 #: ``pad_mode`` of a ``labels.json`` written before it was recorded: those
 #: models were trained on zero-padded edges.
 LEGACY_PAD_MODE = 'constant'
+#: Normalisations after the compression: none (the original), or each
+#: window standardised to zero mean and unit variance over all its bands
+#: and frames.
+NORMALIZATIONS = ('none', 'window')
+#: What the network sees: the mel spectrogram (the article) or the
+#: waveform itself (the article's failed first try).
+REPRESENTATIONS = ('mel', 'wave')
 
 
 def n_frames(n_samples, hop_length=HOP_LENGTH):
@@ -78,10 +89,17 @@ class FeatureConfig:
     fmax: float = None
     compression: str = 'log1p'
     pad_mode: str = 'reflect'
+    normalize: str = 'none'
+    representation: str = 'mel'
 
     def __post_init__(self):
         _check_params(self.sr, self.n_fft, self.hop_length, self.n_mels,
-                      self.fmin, self.fmax, self.compression, self.pad_mode)
+                      self.fmin, self.fmax, self.compression, self.pad_mode,
+                      self.normalize)
+        if self.representation not in REPRESENTATIONS:
+            raise ParameterError(
+                'representation must be one of {}, got {!r}'.format(
+                    REPRESENTATIONS, self.representation))
         if int(self.chunk) < 1 or int(self.length) < 1:
             raise ParameterError(
                 'chunk and length must be positive, got chunk={} length={}'
@@ -94,7 +112,12 @@ class FeatureConfig:
 
     @property
     def input_shape(self):
-        """``(n_mels, frames)`` of one window: the network's input shape."""
+        """``(n_mels, frames)`` of one window: the network's input shape.
+
+        ``(1, window_samples)`` for ``representation='wave'``.
+        """
+        if self.representation == 'wave':
+            return (1, self.window_samples)
         return (self.n_mels, n_frames(self.window_samples, self.hop_length))
 
     def to_dict(self):
@@ -120,22 +143,36 @@ class FeatureConfig:
     def __call__(self, y):
         """Features of ``y`` with these parameters.
 
-        See :func:`log_melspectrogram`.
+        See :func:`log_melspectrogram`; for ``representation='wave'`` the
+        waveforms themselves, ``(batch, 1, 1, n_samples)`` float32.
         """
+        if self.representation == 'wave':
+            return _waveform_input(y)
         return log_melspectrogram(
             y=y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
-            compression=self.compression, pad_mode=self.pad_mode)
+            compression=self.compression, pad_mode=self.pad_mode,
+            normalize=self.normalize)
+
+
+def _waveform_input(y):
+    _check_waveforms(y)
+    if y.ndim == 1:
+        y = y[None]  # (1, n_samples)
+    return y.astype(np.float32, copy=False)[:, None, None]
 
 
 def _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
-                  pad_mode):
+                  pad_mode, normalize='none'):
     if compression not in COMPRESSIONS:
         raise ParameterError('compression must be one of {}, got {!r}'.format(
             COMPRESSIONS, compression))
     if pad_mode not in PAD_MODES:
         raise ParameterError('pad_mode must be one of {}, got {!r}'.format(
             PAD_MODES, pad_mode))
+    if normalize not in NORMALIZATIONS:
+        raise ParameterError('normalize must be one of {}, got {!r}'.format(
+            NORMALIZATIONS, normalize))
     for name, value in (('sr', sr), ('n_fft', n_fft),
                         ('hop_length', hop_length), ('n_mels', n_mels)):
         if not value or value <= 0:
@@ -245,23 +282,47 @@ def _mel(power, basis, xp):
 def compress(S, compression='log1p'):
     """The compression step of the features, in place; returns ``S``.
 
-    ``'log1p'``: ``log(1 + S)`` (the original); ``'sqrt'``; ``'none'``.
+    ``'log1p'``: ``log(1 + S)`` (the original); ``'sqrt'``; ``'none'``;
+    ``'db'``: ``10 log10(max(S, 1e-10))``, librosa's ``power_to_db(S,
+    ref=1.0, amin=1e-10, top_db=None)``. Unlike ``log(1 + S)``, which is
+    nearly linear for the mel power of quiet bands (``S << 1``), decibels
+    keep their detail.
     """
     xp = _get_xp(S)
     if compression == 'log1p':
         xp.log1p(S, out=S)
     elif compression == 'sqrt':
         xp.sqrt(S, out=S)
+    elif compression == 'db':
+        xp.maximum(S, xp.float32(DB_FLOOR), out=S)
+        xp.log10(S, out=S)
+        S *= xp.float32(10.0)
     elif compression != 'none':
         raise ParameterError('compression must be one of {}, got {!r}'.format(
             COMPRESSIONS, compression))
     return S
 
 
+def standardize(x, eps=1e-5):
+    """Each window to zero mean and unit variance, in place; returns ``x``.
+
+    Args:
+        x: ``(batch, 1, n_mels, frames)`` features (NumPy or CuPy).
+        eps (float): added to the standard deviation (a silent window
+            stays 0).
+    """
+    xp = _get_xp(x)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    x -= mean
+    x /= std + xp.float32(eps)
+    return x
+
+
 def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
                        hop_length=HOP_LENGTH, n_mels=N_MELS, fmin=0.0,
                        fmax=None, compression='log1p', pad_mode='reflect',
-                       max_batch=16):
+                       normalize='none', max_batch=16):
     """Waveforms to the network input: ``log(1 + mel power)``.
 
     This is the one feature function of the package. It equals, clip by clip,
@@ -281,11 +342,15 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
         fmin (float): lowest mel band edge in Hz.
         fmax (float or None): highest band edge in Hz (``None``: ``sr / 2``).
         compression (str): ``'log1p'`` (the original's ``log(x + 1)``),
-            ``'sqrt'`` (the article's alternative) or ``'none'`` (the raw mel
-            power, as in the article's ablation).
+            ``'sqrt'`` (the article's alternative), ``'none'`` (the raw mel
+            power, as in the article's ablation) or ``'db'`` (decibels, see
+            :func:`compress`).
         pad_mode (str): padding of the centred STFT at the clip's ends:
             ``'reflect'`` (the original's librosa 0.5, the default) or
             ``'constant'`` (zeros, librosa 0.10 and later).
+        normalize (str): ``'none'`` (the original) or ``'window'``: each
+            window standardised to zero mean, unit variance
+            (:func:`standardize`), after the compression.
         max_batch (int): clips transformed at once; bounds the temporary
             memory to about ``max_batch * frames * n_fft * 12`` bytes.
 
@@ -299,21 +364,11 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
             empty, or a parameter is out of range.
     """
     _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
-                  pad_mode)
+                  pad_mode, normalize)
     xp = _get_xp(y)
-    if not hasattr(y, 'ndim') or y.ndim not in (1, 2):
-        raise ParameterError(
-            'y must be a 1-D (n_samples,) or 2-D (batch, n_samples) array, '
-            'got shape {}'.format(getattr(y, 'shape', type(y).__name__)))
-    if y.dtype.kind != 'f':
-        raise ParameterError(
-            'y must hold floating-point samples in [-1, 1], got dtype {}; '
-            'read audio with music_classification.audio.load_audio'.format(
-                y.dtype))
+    _check_waveforms(y)
     if y.ndim == 1:
         y = y[None]  # (1, n_samples)
-    if y.shape[0] == 0 or y.shape[1] == 0:
-        raise ParameterError('y is empty: shape {}'.format(y.shape))
     y = y.astype(np.float32, copy=False)
     basis = xp.asarray(mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels,
                                       fmin=fmin, fmax=fmax))
@@ -324,7 +379,22 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
         power = power_spectrogram(y=y[start:start + max_batch], n_fft=n_fft,
                                   hop_length=hop_length, pad_mode=pad_mode)
         out[start:start + max_batch] = _mel(power, basis, xp)
-    return compress(out, compression)[:, None]  # (batch, 1, n_mels, frames)
+    out = compress(out, compression)[:, None]  # (batch, 1, n_mels, frames)
+    return standardize(out) if normalize == 'window' else out
+
+
+def _check_waveforms(y):
+    if not hasattr(y, 'ndim') or y.ndim not in (1, 2):
+        raise ParameterError(
+            'y must be a 1-D (n_samples,) or 2-D (batch, n_samples) array, '
+            'got shape {}'.format(getattr(y, 'shape', type(y).__name__)))
+    if y.dtype.kind != 'f':
+        raise ParameterError(
+            'y must hold floating-point samples in [-1, 1], got dtype {}; '
+            'read audio with music_classification.audio.load_audio'.format(
+                y.dtype))
+    if y.size == 0:
+        raise ParameterError('y is empty: shape {}'.format(y.shape))
 
 
 class StreamingLogMel(object):
@@ -381,6 +451,8 @@ class StreamingLogMel(object):
         return np.roll(self._samples, -self._start)
 
     def _compute(self, frames):
+        if self.config.representation == 'wave':
+            return  # the network takes the samples themselves
         L = len(self._samples)
         idx = frames[:, None] * self.config.hop_length + self._offsets
         if self.config.pad_mode == 'reflect':
@@ -424,6 +496,12 @@ class StreamingLogMel(object):
                                  np.arange(first_new, self.n_frames)))
 
     def features(self):
-        """The network input of the window: ``(1, 1, n_mels, frames)``."""
+        """The network input of the window: ``(1, 1, n_mels, frames)``.
+
+        ``(1, 1, 1, n_samples)`` for ``representation='wave'``.
+        """
+        if self.config.representation == 'wave':
+            return self.config(self.window)
         mel = np.roll(self._mel, -self._first, axis=1)
-        return compress(mel, self.config.compression)[None, None]
+        x = compress(mel, self.config.compression)[None, None]
+        return standardize(x) if self.config.normalize == 'window' else x

@@ -101,12 +101,20 @@ def test_other_sample_rate_matches_librosa(rng):
                     atol=2e-5)
 
 
-@pytest.mark.parametrize('compression', ['none', 'sqrt'])
+@pytest.mark.parametrize('compression', ['none', 'sqrt', 'db'])
 def test_compression_switch(rng, compression):
     y = (0.3 * rng.standard_normal(40000)).astype(np.float32)
+    y[20000:] *= 1e-4  # quiet frames: power far below 1
     S = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=SR,
                                        n_fft=2048, n_mels=256,
                                        pad_mode='reflect')
+    if compression == 'db':
+        expected = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
+        ours = log_melspectrogram(y=y, compression='db')[0, 0]
+        assert_allclose(ours, expected, rtol=1e-5, atol=1e-3)
+        # the quiet half keeps its detail: log(1 + S) flattens it to ~S
+        assert np.ptp(ours[:, -10:]) > 20
+        return
     expected = S if compression == 'none' else np.sqrt(S)
     ours = log_melspectrogram(y=y, compression=compression)[0, 0]
     assert_allclose(ours, expected, rtol=2e-5, atol=2e-5 * expected.max())
