@@ -141,7 +141,9 @@ def load_trained(model_dir):
     labels_path = os.path.join(model_dir, 'labels.json')
     model_path = os.path.join(model_dir, 'model.npz')
     info, config = load_labels(labels_path)
-    model = load_model(model_path, input_shape=config.input_shape)
+    # The variant and its options (a labels.json without them: MUSIC_NET).
+    model = load_model(model_path, spec=info.get('model'),
+                       input_shape=config.input_shape)
     if model.n_classes != len(info['classes']):
         raise ModelFileError(
             '{} lists {} classes but {} has {} outputs: they come from '

@@ -1,4 +1,4 @@
-"""MUSIC_NET: the original's convolutional network, in Chainer 7.
+"""MUSIC_NET, the original's convolutional network, and its variants.
 
 Three convolutions without pooling (the article found pooling hurt) and two
 fully connected layers, over the ``(batch, 1, 256, 321)`` log-mel input::
@@ -11,6 +11,24 @@ fully connected layers, over the ``(batch, 1, 256, 321)`` log-mel input::
 
 ReLU after every layer but the last, dropout 0.5 before fc4 and fc5.
 The default network has 69,791,607 parameters, as the original.
+
+Variants, for the ablation study and the improved recipe (see
+:func:`build_model`; a trained model's ``labels.json`` names its variant):
+
+* ``MUSIC_NET(pooling=True)`` (``music_net_pool``): 2 x 2 max pooling after
+  each convolution, as the article tried; ``batchnorm=True`` adds batch
+  normalisation after each convolution; ``head='pool'`` replaces the
+  flatten + fc4 (70 M parameters) by mean and max pooling over time, so the
+  net is small.
+* :class:`WAVE_NET` (``wave``): the article's raw-waveform experiment, a
+  learned 1-D filter bank (256 filters of 2048 samples, hop 512) in front of
+  MUSIC_NET's layers, on the waveform instead of the mel spectrogram.
+* :class:`SMALL_CNN` (``small_cnn``): a small modern CNN: four 3 x 3
+  convolutions with batch normalisation, max pooling, mean and max pooling
+  over time, dropout, about 0.1 M parameters.
+
+All share one forward: the convolutions (each ``conv -> [batch norm] ->
+ReLU -> [max pool]``), then the head.
 
 Initial weights: the original passed ``wscale=0.02 * sqrt(fan_in)`` to every
 layer. From Chainer v1.9 (May 2016) until ``wscale`` was removed in v2 that
@@ -28,6 +46,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 from chainer import initializers
+import numpy as np
 
 from music_classification import features
 from music_classification.errors import ParameterError
@@ -60,73 +79,115 @@ def initial_std(fan_in, init='v1.9'):
                                                                    init))
 
 
-def conv_output_shape(input_shape):
-    """``(channels, height, width)`` after conv3 for a given input shape.
+def _conv_out(size, ksize, stride, pad=0):
+    return chainer.utils.conv.get_conv_outsize(size, ksize, stride, pad)
+
+
+def _pool_out(size):
+    # F.max_pooling_2d(h, 2) with its default cover_all=True
+    return chainer.utils.conv.get_conv_outsize(size, 2, 2, 0, cover_all=True)
+
+
+def conv_output_shape(input_shape, layers=CONV_LAYERS, pooling=False,
+                      pad=0, name='MUSIC_NET'):
+    """``(channels, height, width)`` after the last convolution.
 
     Args:
         input_shape (tuple of int): ``(n_mels, frames)`` of one window.
+        layers (tuple): ``(out_channels, ksize, stride)`` of each layer.
+        pooling (bool): 2 x 2 max pooling after each convolution.
 
     Raises:
-        ParameterError: the input is too small for the three convolutions.
+        ParameterError: the input is too small for the convolutions.
     """
     h, w = input_shape
     channels = 1
-    for channels, (kh, kw), stride in CONV_LAYERS:
-        h, w = (h - kh) // stride + 1, (w - kw) // stride + 1
+    for channels, ksize, stride in layers:
+        (kh, kw), (sh, sw) = _pair(ksize), _pair(stride)
+        h, w = _conv_out(h, kh, sh, pad), _conv_out(w, kw, sw, pad)
+        if pooling and h >= 1 and w >= 1:
+            h, w = _pool_out(h), _pool_out(w)
         if h < 1 or w < 1:
             raise ParameterError(
-                'input shape {} is too small for MUSIC_NET\'s convolutions '
-                '(need at least 64 mel bands x 41 frames)'.format(
-                    tuple(input_shape)))
+                'input shape {} is too small for {}\'s convolutions'.format(
+                    tuple(input_shape), name) + (
+                    ' (need at least 64 mel bands x 41 frames)'
+                    if layers == CONV_LAYERS and not pooling else ''))
     return channels, h, w
 
 
-class MUSIC_NET(chainer.Chain):
-    """The original network, with the class count and input shape as options.
+def _pair(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
 
-    Args:
-        n_classes (int): outputs of fc5 (the original: 7, "Other" plus six
-            artists).
-        input_shape (tuple of int): ``(n_mels, frames)`` of one window; fc4's
-            input size is derived from it (the original hard-coded
-            64 * 14 * 19 for (256, 321)).
-        dropout_ratio (float): dropout before fc4 and fc5 while
-            ``chainer.config.train`` is true.
-        init (str): how the original's ``wscale`` is read (see
-            :func:`initial_std`): ``'v1.9'`` (default, per-layer std) or
-            ``'v1.8'`` (N(0, 0.02**2) everywhere).
-    """
 
-    def __init__(self, n_classes=7, input_shape=(features.N_MELS, 321),
-                 dropout_ratio=0.5, init='v1.9'):
-        super(MUSIC_NET, self).__init__()
+#: Heads: ``'flatten'`` (the original: flatten, dropout, fc4 of 4,096 ReLU
+#: units, dropout, fc5) and ``'pool'`` (mean and max over time of each
+#: channel and frequency row, dropout, fc5).
+HEADS = ('flatten', 'pool')
+
+
+class _ConvClassifier(chainer.Chain):
+    """What every variant shares: the loss, the forward pass, predict."""
+
+    #: Name of the variant in :data:`MODELS` and ``labels.json``
+    #: (``Link.name`` is Chainer's own).
+    variant = None
+    #: ``(out_channels, ksize, stride)`` of each convolution.
+    layers = CONV_LAYERS
+    #: Padding of each convolution.
+    conv_pad = 0
+
+    def _setup(self, n_classes, input_shape, dropout_ratio, pooling,
+               batchnorm, head, conv_std, fc_std):
         if int(n_classes) < 2:
             raise ParameterError(
                 'n_classes must be at least 2, got {}'.format(n_classes))
+        if head not in HEADS:
+            raise ParameterError('head must be one of {}, got {!r}'.format(
+                HEADS, head))
         self.n_classes = int(n_classes)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.dropout_ratio = dropout_ratio
-        self.flat_size = int(chainer.utils.size_of_shape(
-            conv_output_shape(self.input_shape)))
-        self.init = init
-        initial_std(1, init)  # rejects an unknown reading
-
-        def w(fan_in):
-            return initializers.Normal(initial_std(fan_in, init))
-        (c1, k1, s1), (c2, k2, s2), (c3, k3, s3) = CONV_LAYERS
-        fan1, fan2, fan3 = (k1[0] * k1[1], c1 * k2[0] * k2[1],
-                            c2 * k3[0] * k3[1])
+        self.pooling, self.batchnorm, self.head = bool(pooling), \
+            bool(batchnorm), head
+        shape = conv_output_shape(self._body_input_shape(), self.layers,
+                                  self.pooling, self.conv_pad, self.variant)
+        self.conv_shape = shape
+        channels = 1
         with self.init_scope():
-            self.conv1 = L.Convolution2D(1, c1, ksize=k1, stride=s1, pad=0,
-                                         initialW=w(fan1))
-            self.conv2 = L.Convolution2D(c1, c2, ksize=k2, stride=s2, pad=0,
-                                         initialW=w(fan2))
-            self.conv3 = L.Convolution2D(c2, c3, ksize=k3, stride=s3, pad=0,
-                                         initialW=w(fan3))
-            self.fc4 = L.Linear(self.flat_size, HIDDEN_UNITS,
-                                initialW=w(self.flat_size))
-            self.fc5 = L.Linear(HIDDEN_UNITS, self.n_classes,
-                                initialW=w(HIDDEN_UNITS))
+            for i, (out, ksize, stride) in enumerate(self.layers, start=1):
+                fan_in = channels * int(np.prod(_pair(ksize)))
+                setattr(self, 'conv{}'.format(i), L.Convolution2D(
+                    channels, out, ksize=ksize, stride=stride,
+                    pad=self.conv_pad, nobias=self.batchnorm,
+                    initialW=initializers.Normal(conv_std(fan_in))))
+                if self.batchnorm:
+                    setattr(self, 'bn{}'.format(i),
+                            L.BatchNormalization(out))
+                channels = out
+            if head == 'flatten':
+                self.flat_size = int(np.prod(shape))
+                self.fc4 = L.Linear(self.flat_size, HIDDEN_UNITS,
+                                    initialW=initializers.Normal(
+                                        fc_std(self.flat_size)))
+                self.fc5 = L.Linear(HIDDEN_UNITS, self.n_classes,
+                                    initialW=initializers.Normal(
+                                        fc_std(HIDDEN_UNITS)))
+            else:
+                self.flat_size = 2 * shape[0] * shape[1]
+                self.fc5 = L.Linear(self.flat_size, self.n_classes,
+                                    initialW=initializers.Normal(
+                                        fc_std(self.flat_size)))
+
+    def _body_input_shape(self):
+        return self.input_shape
+
+    def spec(self):
+        """The variant and its options: ``build_model(**spec)`` rebuilds it.
+        """
+        return {'model': self.variant, 'pooling': self.pooling,
+                'batchnorm': self.batchnorm, 'head': self.head,
+                'dropout_ratio': self.dropout_ratio}
 
     def __call__(self, x, t):
         """Loss and accuracy of a batch, as the original.
@@ -143,22 +204,195 @@ class MUSIC_NET(chainer.Chain):
         accuracy = F.accuracy(y, t)
         return loss, accuracy
 
-    def forward(self, x):
-        """Unnormalised class scores ``(batch, n_classes)``."""
+    def _check_input(self, x):
         expected = (1,) + self.input_shape
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ParameterError(
-                'MUSIC_NET expects input of shape (batch, {}, {}, {}), got {}'
-                .format(*(expected + (tuple(x.shape),))))
-        h = F.relu(self.conv1(x))
-        h = F.relu(self.conv2(h))
-        h = F.relu(self.conv3(h))
-        h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
-        h = F.dropout(h, ratio=self.dropout_ratio)
-        h = F.dropout(F.relu(self.fc4(h)), ratio=self.dropout_ratio)
+                '{} expects input of shape (batch, {}, {}, {}), got {}'
+                .format(*((type(self).__name__,) + expected
+                          + (tuple(x.shape),))))
+
+    def _front(self, x):
+        return x
+
+    def forward(self, x):
+        """Unnormalised class scores ``(batch, n_classes)``."""
+        self._check_input(x)
+        h = self._front(x)
+        for i in range(1, len(self.layers) + 1):
+            h = self['conv{}'.format(i)](h)
+            if self.batchnorm:
+                h = self['bn{}'.format(i)](h)
+            h = F.relu(h)
+            if self.pooling:
+                h = F.max_pooling_2d(h, 2)
+        if self.head == 'flatten':
+            h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
+            h = F.dropout(h, ratio=self.dropout_ratio)
+            h = F.dropout(F.relu(self.fc4(h)), ratio=self.dropout_ratio)
+        else:
+            h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
+            h = F.reshape(h, (-1, self.flat_size))  # (batch, 2 * C * F)
+            h = F.dropout(h, ratio=self.dropout_ratio)
         return self.fc5(h)
 
     def predict(self, x):
         """Class probabilities ``(batch, n_classes)``; never drops out."""
         with chainer.using_config('train', False):
             return F.softmax(self.forward(x))
+
+
+class MUSIC_NET(_ConvClassifier):
+    """The original network, with the class count and input shape as options.
+
+    Args:
+        n_classes (int): outputs of fc5 (the original: 7, "Other" plus six
+            artists).
+        input_shape (tuple of int): ``(n_mels, frames)`` of one window; fc4's
+            input size is derived from it (the original hard-coded
+            64 * 14 * 19 for (256, 321)).
+        dropout_ratio (float): dropout before fc4 and fc5 while
+            ``chainer.config.train`` is true.
+        init (str): how the original's ``wscale`` is read (see
+            :func:`initial_std`): ``'v1.9'`` (default, per-layer std) or
+            ``'v1.8'`` (N(0, 0.02**2) everywhere).
+        pooling (bool): 2 x 2 max pooling after each convolution (the
+            article's worse variant).
+        batchnorm (bool): batch normalisation after each convolution.
+        head (str): ``'flatten'`` (the original's fc4 and fc5) or ``'pool'``
+            (mean and max over time, then fc5 alone: a small net).
+    """
+
+    variant = 'music_net'
+
+    def __init__(self, n_classes=7, input_shape=(features.N_MELS, 321),
+                 dropout_ratio=0.5, init='v1.9', pooling=False,
+                 batchnorm=False, head='flatten'):
+        super(MUSIC_NET, self).__init__()
+        initial_std(1, init)  # rejects an unknown reading
+        self.init = init
+
+        def std(fan_in):
+            return initial_std(fan_in, init)
+        self._setup(n_classes, input_shape, dropout_ratio, pooling,
+                    batchnorm, head, std, std)
+
+    def spec(self):
+        spec = super(MUSIC_NET, self).spec()
+        spec['init'] = self.init
+        return spec
+
+
+class WAVE_NET(MUSIC_NET):
+    """The raw-waveform variant: a learned filter bank, then MUSIC_NET.
+
+    ``conv0`` holds ``n_filters`` 1-D filters of ``filter_length`` samples
+    moved by ``hop`` (like the STFT it replaces: 2048 and 512); their ReLU
+    outputs, ``(n_filters, frames)``, go through MUSIC_NET's layers as the
+    mel spectrogram would. Input: ``(batch, 1, 1, n_samples)`` waveforms
+    (``FeatureConfig(representation='wave')``).
+
+    Args:
+        input_shape (tuple of int): ``(1, n_samples)``.
+        n_filters, filter_length, hop (int): the front end.
+        others: as :class:`MUSIC_NET`.
+    """
+
+    variant = 'wave'
+
+    def __init__(self, n_classes=7, input_shape=(1, features.WINDOW_SAMPLES),
+                 dropout_ratio=0.5, init='v1.9', pooling=False,
+                 batchnorm=False, head='flatten', n_filters=features.N_MELS,
+                 filter_length=features.N_FFT, hop=features.HOP_LENGTH):
+        self.n_filters, self.filter_length, self.hop = (
+            int(n_filters), int(filter_length), int(hop))
+        input_shape = tuple(int(s) for s in input_shape)
+        if len(input_shape) != 2 or input_shape[0] != 1 or \
+                input_shape[1] < self.filter_length:
+            raise ParameterError(
+                'WAVE_NET takes (1, n_samples) waveforms of at least {} '
+                'samples, got input shape {}'.format(self.filter_length,
+                                                     input_shape))
+        super(WAVE_NET, self).__init__(
+            n_classes, input_shape, dropout_ratio, init, pooling, batchnorm,
+            head)
+        with self.init_scope():
+            self.conv0 = L.Convolution2D(
+                1, self.n_filters, ksize=(1, self.filter_length),
+                stride=(1, self.hop), initialW=initializers.Normal(
+                    initial_std(self.filter_length, init)))
+
+    def _body_input_shape(self):
+        frames = _conv_out(self.input_shape[1], self.filter_length, self.hop)
+        return (self.n_filters, frames)
+
+    def _front(self, x):
+        h = F.relu(self.conv0(x))  # (batch, n_filters, 1, frames)
+        return F.transpose(h, (0, 2, 1, 3))  # (batch, 1, n_filters, frames)
+
+    def spec(self):
+        spec = super(WAVE_NET, self).spec()
+        spec.update(n_filters=self.n_filters,
+                    filter_length=self.filter_length, hop=self.hop)
+        return spec
+
+
+class SMALL_CNN(_ConvClassifier):
+    """A small modern CNN: 3 x 3 convolutions, batch norm, max pooling.
+
+    ``conv1..conv4`` of ``width``, 2, 4 and 8 times ``width`` channels
+    (3 x 3, padding 1), each followed by batch normalisation, ReLU and 2 x 2
+    max pooling, then mean and max over time, dropout and ``fc5``. He
+    initialisation. About 0.1 M parameters with ``width=16`` on 128 mel
+    bands.
+
+    Args:
+        n_classes (int), input_shape (tuple): as :class:`MUSIC_NET`.
+        width (int): channels of the first convolution.
+        dropout_ratio (float): dropout before fc5.
+    """
+
+    variant = 'small_cnn'
+    conv_pad = 1
+
+    def __init__(self, n_classes=7, input_shape=(128, 97), width=16,
+                 dropout_ratio=0.3):
+        super(SMALL_CNN, self).__init__()
+        self.width = int(width)
+        self.layers = tuple((self.width * m, 3, 1) for m in (1, 2, 4, 8))
+
+        def he(fan_in):
+            return math.sqrt(2.0 / fan_in)
+        self._setup(n_classes, input_shape, dropout_ratio, True, True,
+                    'pool', he, lambda fan_in: math.sqrt(1.0 / fan_in))
+
+    def spec(self):
+        return {'model': self.variant, 'width': self.width,
+                'dropout_ratio': self.dropout_ratio}
+
+
+#: The variants by name, as ``train.py --model`` and ``labels.json`` name
+#: them; ``music_net_pool`` is MUSIC_NET with pooling.
+MODELS = {'music_net': MUSIC_NET, 'music_net_pool': MUSIC_NET,
+          'wave': WAVE_NET, 'small_cnn': SMALL_CNN}
+
+
+def build_model(model='music_net', n_classes=7, input_shape=None,
+                **options):
+    """A network of the variant ``model`` (a name in :data:`MODELS`).
+
+    ``options`` are the class's keyword arguments; ``music_net_pool`` sets
+    ``pooling=True``. ``build_model(n_classes=..., input_shape=...,
+    **net.spec())`` rebuilds ``net``.
+    """
+    if model not in MODELS:
+        raise ParameterError('model must be one of {}, got {!r}'.format(
+            ', '.join(sorted(MODELS)), model))
+    if model == 'music_net_pool':
+        options.setdefault('pooling', True)
+    if input_shape is not None:
+        options['input_shape'] = input_shape
+    try:
+        return MODELS[model](n_classes=n_classes, **options)
+    except TypeError as e:
+        raise ParameterError('{}: {}'.format(model, e)) from None

@@ -19,7 +19,7 @@ import chainer
 import numpy as np
 
 from music_classification.errors import ModelFileError
-from music_classification.net import MUSIC_NET
+from music_classification.net import MUSIC_NET, build_model
 
 _HDF5_MAGIC = b'\x89HDF\r\n\x1a\n'
 
@@ -95,14 +95,17 @@ def _fc5_classes(path, arrays):
             path)) from None
 
 
-def load_model(path, model=None, **kwargs):
-    """Load MUSIC_NET weights from a ``.npz`` (or the original's HDF5) file.
+def load_model(path, model=None, spec=None, **kwargs):
+    """Load network weights from a ``.npz`` (or the original's HDF5) file.
 
     Args:
         path (str): the model file.
-        model (MUSIC_NET or None): the network to fill. ``None`` builds a
-            :class:`MUSIC_NET` with the file's class count and ``kwargs``
-            (for example ``input_shape=``).
+        model (chainer.Chain or None): the network to fill. ``None`` builds
+            the variant ``spec`` names (see :func:`~music_classification.net.
+            build_model`; ``None``: :class:`MUSIC_NET`) with the file's class
+            count and ``kwargs`` (for example ``input_shape=``).
+        spec (dict or None): a network's ``spec()``, as ``labels.json``
+            saves it.
 
     Returns:
         MUSIC_NET: the loaded network (on the CPU).
@@ -118,7 +121,11 @@ def load_model(path, model=None, **kwargs):
         magic = f.read(8)
     arrays = _read_hdf5(path) if magic == _HDF5_MAGIC else _read_npz(path)
     if model is None:
-        model = MUSIC_NET(n_classes=_fc5_classes(path, arrays), **kwargs)
+        if spec is None:
+            model = MUSIC_NET(n_classes=_fc5_classes(path, arrays), **kwargs)
+        else:
+            model = build_model(n_classes=_fc5_classes(path, arrays),
+                                **dict(spec, **kwargs))
     _fill(path, model, arrays)
     return model
 
@@ -163,8 +170,14 @@ def _read_hdf5(path):
 
 
 def _fill(path, model, arrays):
-    expected = {name.lstrip('/'): param for name, param in
+    expected = {name.lstrip('/'): param.array for name, param in
                 model.namedparams()}
+    # Batch normalisation's running statistics are persistent values.
+    for prefix, link in model.namedlinks():
+        for key in link._persistent:
+            value = getattr(link, key)
+            if hasattr(value, 'shape') and value.shape:
+                expected['{}/{}'.format(prefix, key).lstrip('/')] = value
     missing = sorted(set(expected) - set(arrays))
     if missing:
         raise ModelFileError('{}: missing parameters {}'.format(
@@ -179,5 +192,5 @@ def _fill(path, model, arrays):
         if value.dtype.kind != 'f':
             raise ModelFileError('{}: parameter {} has dtype {}'.format(
                 path, name, value.dtype))
-    for name, param in expected.items():
-        param.array[...] = model.xp.asarray(arrays[name], dtype=param.dtype)
+    for name, array in expected.items():
+        array[...] = model.xp.asarray(arrays[name], dtype=array.dtype)

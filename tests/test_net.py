@@ -7,7 +7,8 @@ import pytest
 
 from music_classification import MUSIC_NET, load_model, save_model
 from music_classification.errors import ModelFileError, ParameterError
-from music_classification.net import conv_output_shape, initial_std
+from music_classification.net import (build_model, conv_output_shape,
+                                      initial_std)
 
 
 @pytest.fixture(scope='module')
@@ -221,3 +222,67 @@ def test_reads_the_originals_hdf5_format(model, rng, tmp_path):
     loaded = load_model(path)
     x, _ = tiny_batch(rng)
     assert_array_equal(loaded.predict(x).array, model.predict(x).array)
+
+
+VARIANT_CASES = [
+    # (name, input_shape, options, parameter count)
+    ('music_net', (256, 321), {}, 69791607),
+    ('music_net_pool', (256, 321), {}, None),
+    ('music_net', (256, 321), {'batchnorm': True}, None),
+    ('music_net', (256, 321), {'head': 'pool'}, None),
+    ('wave', (1, 163840), {}, None),
+    ('small_cnn', (128, 97), {}, None),
+]
+
+
+@pytest.mark.parametrize('name,shape,options,count', VARIANT_CASES)
+def test_variants_train_and_reload(tmp_path, rng, name, shape, options,
+                                   count):
+    # Every variant learns (forward, backward), saves and loads back from
+    # its spec() alone, batch normalisation's running statistics included.
+    np.random.seed(0)
+    net = build_model(name, n_classes=7, input_shape=shape, **options)
+    if count is not None:
+        assert sum(p.size for p in net.params()) == count
+    x = rng.standard_normal((3, 1) + shape).astype(np.float32)
+    t = np.array([0, 3, 6], np.int32)
+    optimizer = chainer.optimizers.Adam(1e-3)
+    optimizer.setup(net)
+    for _ in range(2):
+        with chainer.using_config('train', True):
+            loss, _ = net(x, t)
+        net.cleargrads()
+        loss.backward()
+        optimizer.update()
+    expected = net.predict(x).array
+    spec = net.spec()
+    assert spec['model'] == {'music_net_pool': 'music_net'}.get(name, name)
+    path = save_model(net, tmp_path / 'm.npz')
+    again = load_model(path, spec=spec, input_shape=shape)
+    assert type(again) is type(net) and again.spec() == spec
+    assert_allclose(again.predict(x).array, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_and_batchnorm_are_where_asked():
+    pooled = build_model('music_net_pool', n_classes=3)
+    assert pooled.pooling and pooled.conv_shape == (64, 2, 2)
+    assert pooled.fc4.W.shape == (4096, 64 * 2 * 2)
+    bn = build_model('music_net', n_classes=3, batchnorm=True)
+    assert isinstance(bn.bn3, chainer.links.BatchNormalization)
+    assert bn.conv1.b is None  # batch norm's beta replaces the bias
+    small = build_model('small_cnn', n_classes=6, input_shape=(128, 97))
+    assert 90000 < sum(p.size for p in small.params()) < 120000
+    assert not hasattr(small, 'fc4')
+
+
+@pytest.mark.parametrize('call, message', [
+    (lambda: build_model('resnet'), 'model must be one of'),
+    (lambda: build_model('wave', input_shape=(256, 321)), 'WAVE_NET takes'),
+    (lambda: build_model('music_net_pool', input_shape=(256, 81)),
+     'too small'),
+    (lambda: build_model('music_net', head='attention'), 'head must be'),
+    (lambda: build_model('small_cnn', init='v1.8'), 'small_cnn'),
+])
+def test_bad_variants(call, message):
+    with pytest.raises(ParameterError, match=message):
+        call()
