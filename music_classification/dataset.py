@@ -65,7 +65,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
     volume_range = augmentation.SONG_VOLUME
 
     def __init__(self, chunk, length, expected_fs, noise, rng, augment,
-                 label, compression):
+                 label, compression, noise_augment=True):
         self.CHUNK = int(chunk)
         self.length = int(length)
         self.window = self.CHUNK * self.length
@@ -74,6 +74,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
                                'and {}'.format(chunk, length))
         self.rng = rng  # the setter makes a Generator of it
         self.augment = bool(augment)
+        self.noise_augment = bool(noise_augment)
         self.label = label
         self.compression = compression
         self.sampling_rate = expected_fs
@@ -105,7 +106,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
         return y
 
     def _load_noise(self):
-        if self.augment:
+        if self.augment and self.noise_augment:
             self.noise = audio.load_noise(self._noise_arg,
                                           sr=self.sampling_rate)
         del self._noise_arg
@@ -118,7 +119,8 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
             compression=self.compression)
 
     def _augment(self, data):
-        data = augmentation.add_noise(data, self.noise, rng=self.rng)
+        if self.noise_augment:
+            data = augmentation.add_noise(data, self.noise, rng=self.rng)
         low, high = self.volume_range
         return augmentation.change_volume(data, rng=self.rng, low=low,
                                           high=high)
@@ -185,6 +187,8 @@ class READ_DATASET(_WindowDataset):
             :meth:`shuffle_indexes`.
         augment (bool): add noise and change the volume (the original always
             did); ``False`` gives the clean windows.
+        noise_augment (bool): with ``augment``, add the noise (``False``:
+            change the volume only, the "no noise" ablation).
         label (int or None): returned with each example by ``get_example``.
         compression (str): see :func:`~music_classification.features.
             log_melspectrogram`.
@@ -198,10 +202,10 @@ class READ_DATASET(_WindowDataset):
     def __init__(self, wavfile, chunk=_features.CHUNK, length=_features.LENGTH,
                  expected_fs=_features.SAMPLE_RATE, *, noise=None, stride=5,
                  rng=None, augment=True, label=None, compression='log1p',
-                 resample=False):
+                 resample=False, noise_augment=True):
         super(READ_DATASET, self).__init__(
             chunk, length, expected_fs, noise, rng, augment, label,
-            compression)
+            compression, noise_augment)
         if int(stride) < 1:
             raise DatasetError('stride must be at least 1, got {}'.format(
                 stride))
@@ -256,7 +260,7 @@ class READ_DATASET2(_WindowDataset):
         wavdir (str): folder of audio files (door knocks, footsteps, ...);
             also accepted as ``folder=``.
         chunk, length, expected_fs, noise, rng, augment, compression,
-        resample: as for :class:`READ_DATASET`.
+        resample, noise_augment: as for :class:`READ_DATASET`.
         label (int or None): label of every example (the original: 0).
         include_silence (bool): add one all-silent clip, as the original.
 
@@ -274,14 +278,14 @@ class READ_DATASET2(_WindowDataset):
                  length=_features.LENGTH, expected_fs=_features.SAMPLE_RATE, *,
                  noise=None, rng=None, augment=True, label=0,
                  include_silence=True, compression='log1p', resample=False,
-                 folder=None):
+                 folder=None, noise_augment=True):
         if (wavdir is None) == (folder is None):
             raise DatasetError('READ_DATASET2 needs the folder of sounds, as '
                                'wavdir= (the original\'s name) or folder=')
         folder = wavdir if folder is None else folder
         super(READ_DATASET2, self).__init__(
             chunk, length, expected_fs, noise, rng, augment, label,
-            compression)
+            compression, noise_augment)
         self.folder = self.wavdir = str(folder)
         self.files = audio.list_audio_files(folder)
         self.sounds = [self._load(path, resample) for path in self.files]

@@ -1,4 +1,4 @@
-"""Predictions over whole recordings with a trained MUSIC_NET."""
+"""Predictions over whole recordings with a trained network."""
 
 import chainer
 import numpy as np
@@ -13,37 +13,48 @@ def window_starts(n_samples, window, hop):
     return np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
 
 
-def predict_windows(model, y, *, config=None, hop_seconds=5.0, batch_size=8):
-    """Class probabilities of windows every ``hop_seconds`` over ``y``.
+def predict_windows(model, y, *, config=None, hop_seconds=5.0,
+                    clip_seconds=_features.WINDOW_SAMPLES / 16000.0,
+                    batch_size=8):
+    """Class probabilities of clips every ``hop_seconds`` over ``y``.
 
-    A recording shorter than one window is zero-padded at its end.
+    A clip is ``clip_seconds`` long (the original's 10.24 s window), or the
+    model's window if that is longer. A model with shorter windows scores a
+    clip by the mean probability of its windows every half window inside
+    it, so every model is scored on the same clips. A recording shorter
+    than a clip is zero-padded at its end.
 
     Args:
-        model (MUSIC_NET): the trained network (on any device).
+        model: the trained network (on any device).
         y (numpy.ndarray): ``(n_samples,)`` float waveform at ``config.sr``.
         config (FeatureConfig): feature parameters (the model's).
-        hop_seconds (float): seconds between window starts.
+        hop_seconds (float): seconds between clip starts.
+        clip_seconds (float): seconds of audio one clip covers.
         batch_size (int): windows per forward pass.
 
     Returns:
-        tuple: ``(starts, probs)``: window starts in samples ``(n,)`` and
+        tuple: ``(starts, probs)``: clip starts in samples ``(n,)`` and
         probabilities ``(n, n_classes)`` as NumPy arrays.
     """
     config = config or _features.FeatureConfig()
     window = config.window_samples
-    if len(y) < window:
-        y = np.concatenate([y, np.zeros(window - len(y), dtype=y.dtype)])
-    starts = window_starts(len(y), window,
+    clip = max(window, int(round(clip_seconds * config.sr)))
+    if len(y) < clip:
+        y = np.concatenate([y, np.zeros(clip - len(y), dtype=y.dtype)])
+    starts = window_starts(len(y), clip,
                            max(1, int(round(hop_seconds * config.sr))))
+    inside = window_starts(clip, window, max(1, window // 2))
+    every = (starts[:, None] + inside[None, :]).ravel()  # clip-major
     probs = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
-        for i in range(0, len(starts), batch_size):
+        for i in range(0, len(every), batch_size):
             waves = np.stack([y[s:s + window]
-                              for s in starts[i:i + batch_size]])
+                              for s in every[i:i + batch_size]])
             x = config(model.xp.asarray(waves))
             probs.append(chainer.backend.CpuDevice().send(
                 model.predict(x).array))
-    return starts, np.concatenate(probs)
+    probs = np.concatenate(probs).reshape(len(starts), len(inside), -1)
+    return starts, probs.mean(axis=1)
 
 
 def song_vote(probs, exclude=(0,)):

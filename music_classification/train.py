@@ -10,6 +10,10 @@ held out per artist (--val-songs) for the Evaluator.
     python scripts/train.py --music data/demo/music --other data/demo/other \\
         --out runs/x --device -1 --iterations 20
 
+``--recipe improved`` trains the recipe this project recommends for a
+user's own music instead (see :data:`RECIPES`); any flag given explicitly
+overrides a recipe's value.
+
 ``scripts/train.py`` calls :func:`main`; ``scripts/demo.py`` too.
 """
 
@@ -29,8 +33,23 @@ from music_classification import training as mc_training
 from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import MusicClassificationError
 from music_classification.features import FeatureConfig
-from music_classification.net import MUSIC_NET
+from music_classification.net import MODELS, build_model
 from music_classification.serialization import save_model
+
+#: The settings of each ``--recipe``. ``article``: the original's, as its
+#: code had them. ``improved``: the best configuration of this project's
+#: ablation study on real music (README, "Does it work on real music?").
+RECIPES = {
+    'article': dict(model='music_net', n_mels=256, length=160,
+                    compression='log1p', normalize='none', spec_augment=False,
+                    lr=1e-4, weight_decay=1e-4, batch_per_song=10,
+                    batch_per_class=None, other_per_batch=None),
+    'improved': dict(model='small_cnn', n_mels=128, length=48,
+                     compression='db', normalize='window',
+                     spec_augment=True, lr=1e-3, weight_decay=1e-4,
+                     batch_per_song=None, batch_per_class=8,
+                     other_per_batch=8),
+}
 
 
 def parse_args(argv=None):
@@ -54,15 +73,47 @@ def parse_args(argv=None):
     parser.add_argument('--time-budget', type=float, default=None,
                         help='stop after this many minutes of training (or '
                         '--iterations, whichever comes first)')
+    parser.add_argument('--recipe', default='article', choices=sorted(
+                        RECIPES), help='defaults for everything below: the '
+                        'article\'s recipe (default) or the improved one')
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument('--batch-per-song', type=int, default=None,
                        help='windows per training song per step, without '
-                       'replacement from its shuffled offsets (default 10, '
-                       'the original)')
+                       'replacement from its shuffled offsets (article: 10)')
     batch.add_argument('--batch-per-class', '-b', type=int, default=None,
                        help='instead: windows per artist per step, drawn '
                        'from all its songs (for many songs per artist; '
                        'faster steps on a CPU)')
+    parser.add_argument('--model', choices=sorted(MODELS), default=None,
+                        help='network variant (article: music_net)')
+    parser.add_argument('--pooling', action='store_true', default=None,
+                        help='2 x 2 max pooling after each convolution of '
+                        'music_net or wave')
+    parser.add_argument('--batchnorm', action='store_true', default=None,
+                        help='batch normalisation after each convolution of '
+                        'music_net or wave')
+    parser.add_argument('--head', choices=['flatten', 'pool'], default=None,
+                        help='music_net / wave head: flatten + fc4 (the '
+                        'original) or mean and max over time + fc5 (small)')
+    parser.add_argument('--width', type=int, default=None,
+                        help='small_cnn: channels of its first convolution '
+                        '(16)')
+    parser.add_argument('--n-mels', type=int, default=None,
+                        help='mel bands (article: 256)')
+    parser.add_argument('--normalize', choices=['none', 'window'],
+                        default=None, help='standardise each window\'s '
+                        'features (article: none)')
+    parser.add_argument('--spec-augment', action='store_true', default=None,
+                        help='zero two random bands of up to 1/8 of the mel '
+                        'bands and two spans of up to 1/8 of the frames of '
+                        'each training window')
+    parser.add_argument('--lr', type=float, default=None,
+                        help='Adam\'s alpha (article: 1e-4)')
+    parser.add_argument('--weight-decay', type=float, default=None,
+                        help='weight decay (article: 1e-4)')
+    parser.add_argument('--no-noise', action='store_true',
+                        help='no recorded-noise augmentation (the volume '
+                        'still varies)')
     parser.add_argument('--other-per-batch', type=int, default=None,
                         help='"Other" clips per step, drawn at random '
                         '(default: every sound once, silence included, as '
@@ -88,12 +139,13 @@ def parse_args(argv=None):
                         help='iterations between log lines')
     parser.add_argument('--stride', type=int, default=5,
                         help='samples between training window starts')
-    parser.add_argument('--length', type=int, default=160,
-                        help='chunks of 1024 samples per window (160: '
-                        '10.24 s, the original)')
-    parser.add_argument('--compression', default='log1p',
-                        choices=['log1p', 'sqrt', 'none'],
-                        help='mel compression (the article: log1p)')
+    parser.add_argument('--length', type=int, default=None,
+                        help='chunks of 1024 samples per window (article: '
+                        '160, 10.24 s)')
+    parser.add_argument('--compression', default=None,
+                        choices=['log1p', 'sqrt', 'none', 'db'],
+                        help='mel compression (article: log1p; db: '
+                        'decibels)')
     parser.add_argument('--processes', '-p', type=int, default=0,
                         help='worker processes reading and augmenting '
                         'windows (MultiprocessIterator); 0: in the main '
@@ -110,16 +162,44 @@ def parse_args(argv=None):
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
-    for flag in ('batch_per_song', 'batch_per_class', 'other_per_batch'):
+    for flag in ('batch_per_song', 'batch_per_class', 'other_per_batch',
+                 'length', 'n_mels', 'width'):
         value = getattr(args, flag)
         if value is not None and value < 1:
             sys.exit('train.py: --{} must be a positive integer, got {}'
                      .format(flag.replace('_', '-'), value))
-    if args.batch_per_class is None and args.batch_per_song is None:
-        args.batch_per_song = 10
+    recipe = RECIPES[args.recipe]
+    batch_given = args.batch_per_song is not None or \
+        args.batch_per_class is not None
+    for key, value in recipe.items():
+        if key.startswith('batch_per_') and batch_given:
+            continue  # a batch flag replaces the recipe's composition
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.val_songs >= 1 or args.val_songs == 0:
         args.val_songs = int(args.val_songs)
     return args
+
+
+def feature_config(args):
+    """The :class:`FeatureConfig` of the run's flags."""
+    return FeatureConfig(
+        length=args.length, n_mels=args.n_mels, compression=args.compression,
+        normalize=args.normalize,
+        representation='wave' if args.model == 'wave' else 'mel')
+
+
+def model_options(args):
+    """Keyword arguments of :func:`~music_classification.net.build_model`.
+    """
+    if args.model == 'small_cnn':
+        options = {'width': args.width} if args.width else {}
+    else:
+        options = {'init': args.init}
+        for key in ('pooling', 'batchnorm', 'head'):
+            if getattr(args, key) is not None:
+                options[key] = getattr(args, key)
+    return options
 
 
 def build_datasets(args, config, rank=0):
@@ -132,12 +212,14 @@ def build_datasets(args, config, rank=0):
     common = dict(chunk=config.chunk, length=config.length,
                   expected_fs=config.sr, noise=args.noise,
                   compression=config.compression)
+    train_common = dict(common, noise_augment=not args.no_noise)
     classes = [[READ_DATASET2(args.other, rng=np.random.default_rng(seeds[0]),
-                              label=0, **common)]]
+                              label=0, **train_common)]]
     for label, paths in sorted(train_songs.items()):
         rng = np.random.default_rng(seeds[label])
         classes.append([READ_DATASET(p, stride=args.stride, rng=rng,
-                                     label=label, **common) for p in paths])
+                                     label=label, **train_common)
+                        for p in paths])
     # Held-out windows every 5 s, clean (no augmentation).
     val = [READ_DATASET(p, stride=5 * config.sr, augment=False, label=label,
                         **common)
@@ -181,39 +263,61 @@ def main(argv=None):
         int: the number of iterations done.
     """
     args = parse_args(argv)
-    config = FeatureConfig(length=args.length, compression=args.compression)
+    try:
+        config = feature_config(args)
+    except MusicClassificationError as e:
+        sys.exit('train.py: {}'.format(e))
     comm, rank, size, device = _communicator(args)
     try:
         songs, train_songs, val_songs, classes, val = build_datasets(
             args, config, rank)
     except MusicClassificationError as e:
         sys.exit('train.py: {}'.format(e))
+    np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
+    try:
+        model = build_model(args.model, n_classes=len(songs.class_names),
+                            input_shape=config.input_shape,
+                            **model_options(args))
+    except MusicClassificationError as e:
+        sys.exit('train.py: {}'.format(e))
     labels_path = os.path.join(args.out, 'labels.json')
     if args.resume and os.path.exists(labels_path):
         info, old_config = collection.load_labels(labels_path)
-        if info['classes'] != songs.class_names or old_config != config:
-            sys.exit('train.py: --resume: {} was written for classes {} and '
-                     'features {}; this run has {} and {}'.format(
-                         labels_path, info['classes'], old_config.to_dict(),
-                         songs.class_names, config.to_dict()))
+        old_model = info.get('model', {'model': 'music_net'})
+        if info['classes'] != songs.class_names or old_config != config or \
+                old_model['model'] != model.spec()['model']:
+            sys.exit('train.py: --resume: {} was written for classes {}, '
+                     'features {} and model {}; this run has {}, {} and {}'
+                     .format(labels_path, info['classes'],
+                             old_config.to_dict(), old_model['model'],
+                             songs.class_names, config.to_dict(),
+                             model.spec()['model']))
     if rank == 0:
         collection.save_labels(
-            labels_path, songs.class_names, config,
+            labels_path, songs.class_names, config, model=model.spec(),
+            recipe=dict(recipe=args.recipe, lr=args.lr,
+                        weight_decay=args.weight_decay,
+                        spec_augment=args.spec_augment,
+                        noise=not args.no_noise,
+                        batch_per_song=args.batch_per_song,
+                        batch_per_class=args.batch_per_class,
+                        seed=args.seed),
             train_songs={songs.class_names[k]: v
                          for k, v in train_songs.items()},
             val_songs={songs.class_names[k]: v for k, v in val_songs.items()})
 
-    np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
-    model = MUSIC_NET(n_classes=len(songs.class_names),
-                      input_shape=config.input_shape, init=args.init)
     model.to_device(device)
     device.use()
-    optimizer = mc_training.make_optimizer(model, comm=comm)
+    optimizer = mc_training.make_optimizer(
+        model, alpha=args.lr, weight_decay=args.weight_decay, comm=comm)
     iterator = make_iterator(args, classes, rank)
     converter = mc_training.FeatureConverter(config)
+    train_converter = mc_training.FeatureConverter(
+        config, spec_augment=args.spec_augment,
+        rng=np.random.default_rng([args.seed, rank, 2]))
     lossfun = mc_training.loss_with_report(model)
     updater = training.updaters.StandardUpdater(
-        iterator, optimizer, converter=converter, device=device,
+        iterator, optimizer, converter=train_converter, device=device,
         loss_func=lossfun)
     stop = (args.iterations, 'iteration') if args.time_budget is None else \
         mc_training.TimeBudgetTrigger(args.time_budget, args.iterations)

@@ -13,7 +13,8 @@
   with many songs per artist).
 * :class:`FeatureConverter`: stacks the examples' waveforms on the training
   device and computes the features there, batched, with the package's one
-  feature function (on the GPU when training on the GPU).
+  feature function (on the GPU when training on the GPU), with
+  :func:`spec_augment`'s masks for training batches if asked.
 * :func:`make_optimizer`: Adam(alpha=1e-4) with WeightDecay(1e-4).
 * :func:`loss_with_report`: the loss function for ``StandardUpdater``; it
   reports ``loss`` and ``accuracy`` for ``LogReport``.
@@ -267,14 +268,59 @@ class FeatureConverter(object):
 
     Args:
         config (FeatureConfig): the feature parameters.
+        spec_augment (bool): mask each window's features as SpecAugment
+            (:func:`spec_augment`); for training batches only.
+        rng (numpy.random.Generator or None): source of the masks.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, spec_augment=False, rng=None):
         self.config = config or _features.FeatureConfig()
+        self.spec_augment = bool(spec_augment)
+        self.rng = np.random.default_rng(rng)
 
     def __call__(self, batch, device=None):
         waves, labels = chainer.dataset.concat_examples(batch, device)
-        return self.config(waves), labels
+        x = self.config(waves)
+        if self.spec_augment and self.config.representation == 'mel':
+            x = spec_augment(x, rng=self.rng)
+        return x, labels
+
+
+def spec_augment(x, *, rng, n_bands=2, n_spans=2, max_band=None,
+                 max_span=None):
+    """SpecAugment-style masks: zero random mel bands and frame spans.
+
+    Each window gets ``n_bands`` bands of U{0..max_band} mel bins and
+    ``n_spans`` spans of U{0..max_span} frames set to 0 (the mean of a
+    standardised window), at random places.
+
+    Args:
+        x: ``(batch, 1, n_mels, frames)`` features, NumPy or CuPy; masked in
+            place.
+        rng (numpy.random.Generator): source of the masks.
+        max_band, max_span (int or None): ``None``: 1/8 of the mel bands
+            and of the frames (32 and 40 for 256 x 321).
+
+    Returns:
+        the masked ``x``.
+    """
+    batch, _, n_mels, frames = x.shape
+    max_band = n_mels // 8 if max_band is None else int(max_band)
+    max_span = frames // 8 if max_span is None else int(max_span)
+
+    def keep(size, n, widest):
+        # (batch, size): 1 outside the n masked stretches, 0 inside
+        mask = np.ones((batch, size), np.float32)
+        for row in mask:
+            for _ in range(n):
+                width = int(rng.integers(0, widest + 1))
+                start = int(rng.integers(0, size - width + 1))
+                row[start:start + width] = 0
+        return mask
+    xp = chainer.backend.get_array_module(x)
+    x *= xp.asarray(keep(n_mels, n_bands, max_band))[:, None, :, None]
+    x *= xp.asarray(keep(frames, n_spans, max_span))[:, None, None, :]
+    return x
 
 
 class TimeBudgetTrigger(object):

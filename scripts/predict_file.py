@@ -7,7 +7,7 @@ probability and the top 3. --csv or
 --json for tables; --artistgram DIR writes a probability timeline PNG per
 file.
 
-    python scripts/predict_file.py --model runs/demo song.wav music/
+    python scripts/predict_file.py --model runs/demo/improved song.wav music/
 """
 
 import argparse

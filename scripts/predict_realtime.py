@@ -6,7 +6,7 @@ default, records 16 kHz mono through PyAudio in chunks of 1024 samples,
 keeps the original's rolling window of 160 chunks (10.24 s) and shows the
 leading artist and a bar per class every --every seconds. Ctrl-C stops.
 
-    python scripts/predict_realtime.py --model runs/demo
+    python scripts/predict_realtime.py --model runs/demo/improved
 """
 
 import argparse

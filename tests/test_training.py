@@ -190,13 +190,21 @@ def test_demo_script_trains_and_predicts(tmp_path):
          '--iterations', '5', '--artists', '2', '--batch-per-song', '1'],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert 'held-out songs' in result.stdout
-    assert 'song accuracy: ' in result.stdout
-    assert result.stdout.count(' -> ') == 3  # two held-out songs, one sound
-    assert sorted(os.listdir(out)) == ['accuracy.png', 'labels.json', 'log',
-                                       'loss.png', 'model.npz']
-    with open(out / 'labels.json') as f:
-        labels = json.load(f)
-    assert labels['classes'][0] == 'Other' and len(labels['classes']) == 3
-    model = load_model(out / 'model.npz')
+    assert result.stdout.count('held-out songs (mean') == 2  # both recipes
+    # two held-out songs and one sound, for each recipe
+    assert result.stdout.count(' -> ') == 6
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith('song accuracy: article ') and \
+        ', improved ' in last
+    for recipe, model_name in (('article', 'music_net'),
+                               ('improved', 'small_cnn')):
+        assert sorted(os.listdir(out / recipe)) == [
+            'accuracy.png', 'labels.json', 'log', 'loss.png', 'model.npz']
+        with open(out / recipe / 'labels.json') as f:
+            labels = json.load(f)
+        assert labels['classes'][0] == 'Other' and \
+            len(labels['classes']) == 3
+        assert labels['model']['model'] == model_name
+        assert labels['recipe']['recipe'] == recipe
+    model = load_model(out / 'article' / 'model.npz')
     assert model.n_classes == 3
