@@ -51,11 +51,13 @@ setup(
         'hdf5': ['h5py>=3.9'],
         'gpu': GPU,
         'test': ['pytest>=8', 'h5py>=3.9', 'nbclient>=0.10',
-                 'nbformat>=5.10', 'ipykernel>=6.29'],
+                 'nbformat>=5.10', 'ipykernel>=6.29',
+                 'scikit-learn>=1.3'],  # the ablation study's MFCC baseline
         'notebooks': ['jupyterlab>=4', 'ipykernel>=6.29'],
         # ChainerMN data-parallel training (needs an MPI, e.g. Open MPI)
         'mpi': ['mpi4py>=4.1'],
-        # benchmarks/wesnoth: the MFCC + logistic regression baseline
+        # the ablation study and benchmarks/wesnoth: the MFCC + logistic
+        # regression baseline
         'bench': ['scikit-learn>=1.3'],
     },
     classifiers=[

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""MUSIC_NET vs an MFCC baseline on real music: Wesnoth's composers.
+"""The study on real music: Wesnoth's composers.
 
 Builds a data set from Debian's ``wesnoth-1.16-music`` package (OGG tracks
 with an ARTIST tag naming the composer): the composers with at least 3
@@ -8,21 +8,21 @@ sound effects and ambience from ``wesnoth-1.16-data`` (war drums left out).
 Packages are fetched with ``apt-get download`` and unpacked with
 ``dpkg -x`` (no root needed), into --work.
 
-A third of each composer's tracks (at least one) are held out, from --seed.
-MUSIC_NET trains with the original recipe (scripts/train.py) for --minutes
-of wall time on the CPU; the baseline (MFCC mean/std plus delta statistics
-per 10.24 s window, standardised, logistic regression from scikit-learn)
-trains on the same training songs' windows. Both are scored on the held-out
-songs: clip accuracy over windows every 5 s, song accuracy from the mean
-probability over a song's windows.
+A third of each composer's tracks (at least one) are held out, from each
+seed. Each variant of music_classification.ablation trains with the same
+wall-clock budget (--minutes) on the CPU and is scored on the held-out
+songs, next to an MFCC-statistics baseline (logistic regression) on the
+same songs: clip accuracy over 10.24 s clips every 5 s, song accuracy from
+the mean probability over a song's clips. Finished runs are kept; the same
+command resumes an interrupted study.
 
-    python benchmarks/wesnoth/run.py --minutes 20
+    python benchmarks/wesnoth/run.py --minutes 20 --seeds 0 1
+    python benchmarks/wesnoth/run.py --minutes 4 --variants all
 """
 
 import argparse
 import collections
 import glob
-import json
 import os
 import platform
 import subprocess
@@ -36,9 +36,7 @@ import numpy as np  # NOQA: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..'))
 
-from music_classification import collection, evaluation  # NOQA: E402
-from music_classification import load_audio, train  # NOQA: E402
-from music_classification.predict import window_starts  # NOQA: E402
+from music_classification import ablation  # NOQA: E402
 from music_classification.prepare import (  # NOQA: E402
     artist_tag, prepare_collection)
 
@@ -90,69 +88,23 @@ def select_sounds(pkg, n=40):
     return sorted(set(chosen)) + ambient
 
 
-def window_features(y, sr, starts, window):
-    """MFCC mean/std and delta mean/std of each window: (n, 80)."""
-    import librosa
-    rows = []
-    for s in starts:
-        mfcc = librosa.feature.mfcc(y=y[s:s + window], sr=sr, n_mfcc=20)
-        delta = librosa.feature.delta(mfcc)
-        rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1),
-                                    delta.mean(1), delta.std(1)]))
-    return np.array(rows)
-
-
-def baseline(train_songs, val_songs, config, hop_seconds=5.0, seed=0):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    window = config.window_samples
-    hop = int(hop_seconds * config.sr)
-
-    def song_windows(path):
-        y, _ = load_audio(path, sr=config.sr)
-        if len(y) < window:
-            y = np.concatenate([y, np.zeros(window - len(y), y.dtype)])
-        return window_features(y, config.sr, window_starts(len(y), window,
-                                                           hop), window)
-    X, t = [], []
-    for label, paths in train_songs.items():
-        for path in paths:
-            f = song_windows(path)
-            X.append(f)
-            t += [label] * len(f)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(
-        max_iter=5000, random_state=seed))
-    clf.fit(np.concatenate(X), t)
-    clips = right_clips = right_songs = songs = 0
-    for label, paths in val_songs.items():
-        for path in paths:
-            probs = clf.predict_proba(song_windows(path))
-            guesses = clf.classes_[probs.argmax(1)]
-            clips += len(guesses)
-            right_clips += int((guesses == label).sum())
-            songs += 1
-            right_songs += int(clf.classes_[probs.mean(0).argmax()] == label)
-    return {'clip_accuracy': right_clips / clips,
-            'song_accuracy': right_songs / songs, 'clips': clips,
-            'songs': songs}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work', default=os.path.join(HERE, 'work'),
-                        help='folder for packages, data and the run')
+                        help='folder for packages, data and the runs')
     parser.add_argument('--minutes', type=float, default=20.0,
-                        help='wall-clock training budget of MUSIC_NET')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the split, weights and batches')
+                        help='wall-clock training budget of every run')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='seeds of the split, weights and batches')
+    parser.add_argument('--variants', nargs='+',
+                        default=['article', 'improved'],
+                        help='variants of music_classification.ablation '
+                        '("all" for every one)')
     parser.add_argument('--val', type=float, default=0.34,
                         help='fraction of each composer\'s tracks held out')
-    parser.add_argument('--batch-per-class', type=int, default=10,
-                        help='windows per composer per step (original: 10)')
-    parser.add_argument('--other-per-batch', type=int, default=10,
-                        help='"Other" clips per step')
     args = parser.parse_args()
+    variants = list(ablation.VARIANTS) if args.variants == ['all'] \
+        else args.variants
 
     pkg = fetch(args.work)
     tracks = select_tracks(pkg)
@@ -167,50 +119,27 @@ def main():
         ', '.join('{} ({})'.format(c, len(t)) for c, t in tracks.items()),
         len(sounds)), flush=True)
 
-    out = os.path.join(args.work, 'run-seed{}'.format(args.seed))
+    out = os.path.join(args.work, 'study-{:g}min'.format(args.minutes))
     t0 = time.perf_counter()
-    iterations = train.main([
-        '--music', music, '--other', other, '--out', out,
-        '--val-songs', str(args.val), '--seed', str(args.seed),
-        '--time-budget', str(args.minutes), '--iterations', '1000000',
-        '--batch-per-class', str(args.batch_per_class),
-        '--other-per-batch', str(args.other_per_batch),
-        '--snapshot-every', '0', '--eval-every', '1000000',
-        '--log-every', '20', '--no-progress'])
-    train_seconds = time.perf_counter() - t0
-
-    model, names, config = collection.load_trained(out)
-    info, _ = collection.load_labels(os.path.join(out, 'labels.json'))
-    index = {n: i for i, n in enumerate(names)}
-    val_songs = {index[a]: p for a, p in info['val_songs'].items()}
-    train_songs = {index[a]: p for a, p in info['train_songs'].items()}
-    ours = evaluation.evaluate_songs(model, names, config, info['val_songs'])
-    t0 = time.perf_counter()
-    base = baseline(train_songs, val_songs, config, seed=args.seed)
-    base_seconds = time.perf_counter() - t0
-
-    chance = 1.0 / len(tracks)
-    rows = [('MUSIC_NET (original recipe, {:.0f} min CPU, {} iterations)'
-             .format(args.minutes, iterations), ours),
-            ('MFCC stats + logistic regression ({:.0f} s)'.format(
-                base_seconds), base)]
+    results = ablation.run_study(music, other, out, variants=variants,
+                                 seeds=args.seeds, minutes=args.minutes,
+                                 val_songs=args.val)
     print()
-    print('machine: {} {}, {} CPUs; seed {}; data preparation {:.0f} s; '
-          'training {:.0f} s'.format(platform.system(), platform.machine(),
-                                     os.cpu_count(), args.seed, prep_seconds,
-                                     train_seconds))
-    print('held-out: {} songs, {} clips; {} composers (chance {:.2f})'.format(
-        ours['songs'], ours['clips'], len(tracks), chance))
-    print('| model | clip accuracy | song accuracy |')
-    print('| --- | --- | --- |')
-    for name, r in rows:
-        print('| {} | {:.3f} | {:.3f} |'.format(name, r['clip_accuracy'],
-                                                r['song_accuracy']))
-    with open(os.path.join(out, 'benchmark.json'), 'w') as f:
-        json.dump({'music_net': ours, 'baseline': base,
-                   'iterations': iterations, 'minutes': args.minutes,
-                   'composers': {c: len(t) for c, t in tracks.items()}},
-                  f, indent=1)
+    print('machine: {} {}, {} CPUs; data preparation {:.0f} s; study {:.0f} s '
+          '(finished runs are reused)'.format(
+              platform.system(), platform.machine(), os.cpu_count(),
+              prep_seconds, time.perf_counter() - t0))
+    print('{} composers (chance {:.2f}); {:g} min per run; seeds {}'.format(
+        len(tracks), 1.0 / len(tracks), args.minutes,
+        ' '.join(map(str, args.seeds))))
+    print(ablation.markdown_table(results))
+    for r in results:
+        print('seed {} {}: clip {:.3f} song {:.3f} ({} songs, {} clips{})'
+              .format(r['seed'], r['variant'], r['clip_accuracy'],
+                      r['song_accuracy'], r['songs'], r['clips'],
+                      ', {} steps'.format(r['steps']) if 'steps' in r
+                      else ''))
+    print('wrote {}'.format(os.path.join(out, 'results.md')))
 
 
 if __name__ == '__main__':

@@ -1,0 +1,278 @@
+"""The article's claims as a rerunnable ablation study.
+
+Each variant is a set of ``train.py`` flags (see :data:`VARIANTS`): the
+article's recipe, the article's own alternatives (waveform input, pooling,
+no ``log``, ``sqrt``, no noise), the single ingredients that lead from the
+article's net to a small modern CNN, the small CNN itself and the improved
+recipe. :func:`run_study` trains every variant on the same songs, with the
+same held-out songs and seeds and the same wall-clock budget per run, scores
+the held-out songs (clip and song accuracy) and an MFCC-statistics baseline
+on them, and writes ``results.md`` (a Markdown table) and ``results.png``
+(a bar chart with the spread over seeds). Each finished run leaves its
+``result.json``; a rerun skips what is done, so an interrupted study
+resumes where it stopped.
+"""
+
+import collections as _collections
+import json
+import os
+import time
+
+import numpy as np
+
+from music_classification import collection, evaluation, train
+from music_classification.serialization import save_json, save_png
+
+#: Variant name -> (description, train.py flags).
+VARIANTS = _collections.OrderedDict([
+    ('article', ("the article's recipe (MUSIC_NET, log(1+mel), noise)", [])),
+    ('wave', ('raw waveform input (learned filter bank)',
+              ['--model', 'wave'])),
+    ('pooling', ('max pooling after each convolution',
+                 ['--model', 'music_net_pool'])),
+    ('no_log', ('no log(x + 1): raw mel power', ['--compression', 'none'])),
+    ('sqrt', ('sqrt instead of log(x + 1)', ['--compression', 'sqrt'])),
+    ('db', ('decibels instead of log(x + 1)', ['--compression', 'db'])),
+    ('no_noise', ('no noise augmentation', ['--no-noise'])),
+    ('batchnorm', ('+ batch normalisation alone', ['--batchnorm'])),
+    ('standardize', ('+ per-window standardisation alone',
+                     ['--normalize', 'window'])),
+    ('masks', ('+ SpecAugment masks alone', ['--spec-augment'])),
+    ('small_head', ('+ size alone: pooled head, no fc4 (39 k parameters)',
+                    ['--head', 'pool'])),
+    ('lr', ('+ learning rate 1e-3 alone', ['--lr', '1e-3'])),
+    ('small_cnn', ('small modern CNN (128 mels, 3 s windows, Adam 1e-3)',
+                   ['--model', 'small_cnn', '--n-mels', '128', '--length',
+                    '48', '--lr', '1e-3', '--batch-per-class', '8',
+                    '--other-per-batch', '8'])),
+    ('improved', ('the improved recipe (train.py --recipe improved)',
+                  ['--recipe', 'improved'])),
+])
+
+
+#: Rows that are not networks.
+BASELINES = {'mfcc_baseline': 'MFCC mean/std + deltas, logistic regression'}
+
+
+def run_variant(name, music, other, out, *, seed, minutes=None,
+                iterations=1000000, val_songs=0.34, extra=(),
+                keep_model=False):
+    """Train and score one variant; returns its result dict.
+
+    The result is also saved as ``out/result.json``; if that file exists the
+    run is not repeated. Unless ``keep_model``, the model file is removed
+    once measured (MUSIC_NET's is 280 MB).
+    """
+    result_path = os.path.join(out, 'result.json')
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            return json.load(f)
+    flags = VARIANTS[name][1]
+    argv = ['--music', music, '--other', other, '--out', out,
+            '--val-songs', str(val_songs), '--seed', str(seed),
+            '--iterations', str(iterations), '--snapshot-every', '0',
+            '--eval-every', str(10 ** 9), '--log-every', '20',
+            '--no-progress'] + list(flags) + list(extra)
+    if minutes is not None:
+        argv += ['--time-budget', str(minutes)]
+    start = time.perf_counter()
+    steps = train.main(argv)
+    seconds = time.perf_counter() - start
+    model, names, config = collection.load_trained(out)
+    info, _ = collection.load_labels(os.path.join(out, 'labels.json'))
+    scores = evaluation.evaluate_songs(model, names, config,
+                                       info['val_songs'])
+    result = {
+        'variant': name, 'seed': seed, 'flags': flags,
+        'clip_accuracy': scores['clip_accuracy'],
+        'song_accuracy': scores['song_accuracy'],
+        'clips': scores['clips'], 'songs': scores['songs'],
+        'steps': steps, 'seconds': seconds,
+        'seconds_per_step': seconds / max(steps, 1),
+        'parameters': int(sum(p.size for p in model.params())),
+        'model_bytes': os.path.getsize(os.path.join(out, 'model.npz')),
+        'minutes': minutes,
+    }
+    save_json(result_path, result)
+    if not keep_model:
+        os.remove(os.path.join(out, 'model.npz'))
+    return result
+
+
+def mfcc_baseline(train_songs, val_songs, config, hop_seconds=5.0, seed=0):
+    """MFCC mean/std + delta statistics per clip, logistic regression.
+
+    Trained on the training songs' 10.24 s clips every ``hop_seconds``,
+    scored on the held-out songs' clips like the networks (a song by the
+    mean probability of its clips). Needs scikit-learn (the ``bench``
+    extra).
+
+    Args:
+        train_songs, val_songs (dict): label -> list of song paths.
+        config (FeatureConfig): its ``sr`` is used.
+    """
+    import librosa
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from music_classification import load_audio
+    from music_classification.features import WINDOW_SAMPLES
+    from music_classification.predict import window_starts
+    window, hop = WINDOW_SAMPLES, int(hop_seconds * config.sr)
+
+    def clip_features(path):
+        y, _ = load_audio(path, sr=config.sr)
+        if len(y) < window:
+            y = np.concatenate([y, np.zeros(window - len(y), y.dtype)])
+        rows = []
+        for s in window_starts(len(y), window, hop):
+            mfcc = librosa.feature.mfcc(y=y[s:s + window], sr=config.sr,
+                                        n_mfcc=20)
+            delta = librosa.feature.delta(mfcc)
+            rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1),
+                                        delta.mean(1), delta.std(1)]))
+        return np.array(rows)
+
+    start = time.perf_counter()
+    X, t = [], []
+    for label, paths in train_songs.items():
+        for path in paths:
+            f = clip_features(path)
+            X.append(f)
+            t += [label] * len(f)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(
+        max_iter=5000, random_state=seed))
+    clf.fit(np.concatenate(X), t)
+    clips = right_clips = right_songs = songs = 0
+    for label, paths in val_songs.items():
+        for path in paths:
+            probs = clf.predict_proba(clip_features(path))
+            guesses = clf.classes_[probs.argmax(1)]
+            clips += len(guesses)
+            right_clips += int((guesses == label).sum())
+            songs += 1
+            right_songs += int(clf.classes_[probs.mean(0).argmax()] == label)
+    return {'variant': 'mfcc_baseline', 'seed': seed,
+            'clip_accuracy': right_clips / clips,
+            'song_accuracy': right_songs / songs, 'clips': clips,
+            'songs': songs, 'seconds': time.perf_counter() - start}
+
+
+def run_baseline(music, other, out, *, seed, val_songs=0.34):
+    """:func:`mfcc_baseline` on the split a seed's runs use (cached)."""
+    result_path = os.path.join(out, 'result.json')
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            return json.load(f)
+    songs = collection.scan_collection(music, other)
+    train_songs, held_out = collection.split_songs(songs.songs, val_songs,
+                                                   seed=seed)
+    result = mfcc_baseline(train_songs, held_out, train.FeatureConfig(),
+                           seed=seed)
+    save_json(result_path, result)
+    return result
+
+
+def run_study(music, other, out, *, variants=None, seeds=(0,), minutes=None,
+              iterations=1000000, val_songs=0.34, baseline=True, extra=(),
+              keep_models=False, log=print):
+    """Run (or resume) the study; write ``results.md`` and ``results.png``.
+
+    Returns:
+        list of dict: one result per run, the baseline's included.
+    """
+    variants = list(variants or VARIANTS)
+    results = []
+    for seed in seeds:
+        if baseline:
+            results.append(run_baseline(
+                music, other, os.path.join(out, 'mfcc_baseline-seed{}'.format(
+                    seed)), seed=seed, val_songs=val_songs))
+        for name in variants:
+            run_out = os.path.join(out, '{}-seed{}'.format(name, seed))
+            log('[{}] seed {}: {}'.format(name, seed, VARIANTS[name][0]))
+            results.append(run_variant(
+                name, music, other, run_out, seed=seed, minutes=minutes,
+                iterations=iterations, val_songs=val_songs, extra=extra,
+                keep_model=keep_models))
+            r = results[-1]
+            log('[{}] seed {}: clip {:.3f} song {:.3f} in {} steps'.format(
+                name, seed, r['clip_accuracy'], r['song_accuracy'],
+                r['steps']))
+    table = markdown_table(results)
+    with open(os.path.join(out, 'results.md'), 'w') as f:
+        f.write(table)
+    save_png(plot_results(results), os.path.join(out, 'results.png'))
+    return results
+
+
+def summarise(results):
+    """Per variant (in study order): mean and spread over seeds."""
+    by_variant = _collections.OrderedDict()
+    for r in results:
+        by_variant.setdefault(r['variant'], []).append(r)
+    rows = []
+    for name, runs in by_variant.items():
+        row = {'variant': name, 'seeds': len(runs)}
+        for key in ('clip_accuracy', 'song_accuracy'):
+            values = np.array([r[key] for r in runs])
+            row[key] = float(values.mean())
+            row[key + '_min'] = float(values.min())
+            row[key + '_max'] = float(values.max())
+        for key in ('steps', 'seconds_per_step', 'parameters',
+                    'model_bytes'):
+            if key in runs[0]:
+                row[key] = float(np.mean([r[key] for r in runs]))
+        rows.append(row)
+    return rows
+
+
+def markdown_table(results):
+    """The study's table: accuracy (mean, min..max over seeds) and costs."""
+    lines = ['| variant | what | clip accuracy | song accuracy | steps | '
+             's / step | parameters | model file |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for row in summarise(results):
+        what = VARIANTS.get(row['variant'], ('',))[0] or BASELINES.get(
+            row['variant'], '')
+
+        def acc(key):
+            if row['seeds'] == 1:
+                return '{:.3f}'.format(row[key])
+            return '{:.3f} ({:.3f}..{:.3f})'.format(
+                row[key], row[key + '_min'], row[key + '_max'])
+        cost = ['{:.0f}'.format(row['steps']),
+                '{:.2f}'.format(row['seconds_per_step']),
+                '{:,}'.format(int(row['parameters'])),
+                '{:.1f} MB'.format(row['model_bytes'] / 1e6)] \
+            if 'steps' in row else ['', '', '', '']
+        lines.append('| {} | {} | {} | {} | {} |'.format(
+            row['variant'], what, acc('clip_accuracy'),
+            acc('song_accuracy'), ' | '.join(cost)))
+    return '\n'.join(lines) + '\n'
+
+
+def plot_results(results):
+    """Bar chart of clip and song accuracy with the spread over seeds."""
+    from matplotlib.figure import Figure
+    rows = summarise(results)
+    fig = Figure(figsize=(10, 0.45 * len(rows) + 1.5))
+    ax = fig.subplots()
+    y = np.arange(len(rows))
+    for offset, key, label in ((-0.2, 'clip_accuracy', 'clip'),
+                               (0.2, 'song_accuracy', 'song')):
+        mean = np.array([r[key] for r in rows])
+        err = np.array([[r[key] - r[key + '_min'] for r in rows],
+                        [r[key + '_max'] - r[key] for r in rows]])
+        ax.barh(y + offset, mean, height=0.4, xerr=err, capsize=3,
+                label=label)
+    ax.set_yticks(y)
+    ax.set_yticklabels([r['variant'] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel('accuracy on held-out songs (bars: mean; lines: min..max '
+                  'over seeds)')
+    ax.legend(loc='lower right')
+    fig.tight_layout()
+    return fig

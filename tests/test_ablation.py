@@ -1,0 +1,55 @@
+"""scripts/ablate.py: the study runs every variant, writes its table and
+chart, and resumes where it stopped."""
+
+import json
+import os
+import subprocess
+import sys
+
+from music_classification import ablation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_quick_study_runs_every_variant_and_resumes(tmp_path):
+    out = tmp_path / 'study'
+    cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'ablate.py'),
+           '--quick', '--out', str(out)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    table = (out / 'results.md').read_text()
+    rows = [line.split('|')[1].strip() for line in table.splitlines()[2:]]
+    assert rows == ['mfcc_baseline'] + list(ablation.VARIANTS)
+    assert os.path.getsize(out / 'results.png') > 10000
+    for name in ablation.VARIANTS:
+        with open(out / '{}-seed0'.format(name) / 'result.json') as f:
+            result = json.load(f)
+        assert result['steps'] == 2 and result['songs'] == 2
+        assert 0 <= result['clip_accuracy'] <= 1
+        assert result['parameters'] > 0 and result['model_bytes'] > 0
+        # measured, then removed: a study would fill the disk otherwise
+        assert not (out / '{}-seed0'.format(name) / 'model.npz').exists()
+    # the wave variant really read waveforms, pooling really pooled
+    with open(out / 'wave-seed0' / 'labels.json') as f:
+        assert json.load(f)['features']['representation'] == 'wave'
+    with open(out / 'pooling-seed0' / 'labels.json') as f:
+        assert json.load(f)['model']['pooling'] is True
+
+    # A finished study reruns nothing; a lost result is redone alone.
+    os.remove(out / 'sqrt-seed0' / 'result.json')
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count('saved ') == 1
+    assert (out / 'results.md').read_text().count('| sqrt |') == 1
+
+
+def test_summary_of_seeds():
+    runs = [dict(variant='a', clip_accuracy=c, song_accuracy=s, steps=10,
+                 seconds_per_step=1.0, parameters=5, model_bytes=2e6)
+            for c, s in ((0.5, 0.25), (0.7, 0.75))]
+    row, = ablation.summarise(runs)
+    assert row['clip_accuracy'] == 0.6 and row['song_accuracy'] == 0.5
+    assert (row['clip_accuracy_min'], row['clip_accuracy_max']) == (0.5, 0.7)
+    table = ablation.markdown_table(runs)
+    assert '| a | MFCC' not in table
+    assert '0.600 (0.500..0.700)' in table and '0.500 (0.250..0.750)' in table
