@@ -100,6 +100,77 @@ def test_augmentation_is_noise_then_volume(song):
     assert not np.allclose(diff, clean.get_one_wave(0))
 
 
+NOISE_LEVEL = 0.01  # a known constant "noise"
+
+
+def recover_song_augmentation(ds, clean, n):
+    # With constant noise c: wave = volume * (clean + scale * c), so a least
+    # squares fit of wave on [clean, 1] gives volume and volume * scale * c.
+    volumes, scales = [], []
+    for i in range(n):
+        ref = clean.get_one_wave(i % clean.n_blocks).astype(np.float64)
+        wave = ds.get_one_wave(i % ds.n_blocks)
+        (a, b), *_ = np.linalg.lstsq(np.stack([ref, np.ones_like(ref)], 1),
+                                     wave, rcond=None)
+        assert_allclose(wave, a * ref + b, rtol=1e-4, atol=1e-6)
+        volumes.append(a)
+        scales.append(b / (a * NOISE_LEVEL))
+    return np.array(volumes), np.array(scales)
+
+
+def test_song_augmentation_ranges_are_the_originals(song):
+    # noise * U(0.001, 3.0) first, then volume U(0.1, 1.0): both ranges are
+    # spanned, and the order shows (volume first would give noise scales
+    # up to 30 relative to the volume).
+    clean = READ_DATASET(song, stride=16000, augment=False)
+    ds = READ_DATASET(song, stride=16000, rng=4,
+                      noise=np.full(50000, NOISE_LEVEL, np.float32))
+    volumes, scales = recover_song_augmentation(ds, clean, 400)
+    assert 0.1 <= volumes.min() < 0.13 and 0.97 < volumes.max() <= 1.0
+    assert 0.001 <= scales.min() < 0.05 and 2.9 < scales.max() <= 3.0 + 1e-3
+    # uniform, not clustered: each half of each range is drawn
+    assert 0.35 < np.mean(volumes < 0.55) < 0.65
+    assert 0.35 < np.mean(scales < 1.5) < 0.65
+
+
+def test_no_noise_keeps_the_volume(song):
+    clean = READ_DATASET(song, stride=16000, augment=False)
+    ds = READ_DATASET(song, stride=16000, rng=4, noise_augment=False,
+                      noise=np.full(50000, NOISE_LEVEL, np.float32))
+    volumes, scales = recover_song_augmentation(ds, clean, 50)
+    assert np.abs(scales).max() < 1e-3
+    assert volumes.min() < 0.3 and volumes.max() > 0.8
+
+
+def test_other_augmentation_ranges_are_the_originals(tmp_path):
+    # A 1 s sound of constant 0.5 padded into the window at a random place:
+    # outside it the window holds volume * scale * c, inside volume *
+    # (0.5 + scale * c).
+    folder = tmp_path / 'other'
+    folder.mkdir()
+    write_float_wav(folder / 'beep.wav', np.full(SR, 0.5, np.float32))
+    ds = READ_DATASET2(folder, rng=5, include_silence=False,
+                       noise=np.full(50000, NOISE_LEVEL, np.float32))
+    volumes, scales = [], []
+    for _ in range(300):
+        wave = ds.get_one_wave(0).astype(np.float64)
+        low, high = np.min(wave), np.max(wave)
+        volume = (high - low) / 0.5
+        volumes.append(volume)
+        scales.append(low / (volume * NOISE_LEVEL))
+    volumes, scales = np.array(volumes), np.array(scales)
+    assert 0.05 <= volumes.min() < 0.08 and 0.97 < volumes.max() <= 1.0
+    assert 0.001 - 1e-4 <= scales.min() < 0.05
+    assert 2.9 < scales.max() <= 3.0 + 1e-3
+
+
+def test_augmentation_constants_are_the_originals():
+    from music_classification import augment
+    assert augment.NOISE_SCALE == (0.001, 3.0)
+    assert augment.SONG_VOLUME == (0.1, 1.0)
+    assert augment.OTHER_VOLUME == (0.05, 1.0)
+
+
 def test_noise_argument_forms(song, tmp_path):
     np.save(tmp_path / 'noise.npy', np.full(5000, 64, dtype=np.int8))
     wav = write_float_wav(tmp_path / 'noise.wav', np.full(5000, 0.5))
