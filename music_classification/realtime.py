@@ -226,6 +226,19 @@ def quiet_stderr():
         os.close(devnull)
 
 
+def pcm_to_float(data, bits):
+    """PyAudio's signed PCM bytes (``paInt16`` or ``paInt8``) to [-1, 1).
+
+    16-bit samples are divided by 32768, 8-bit ones by 128: the same scale
+    as :func:`~music_classification.audio.load_audio` gives files.
+    """
+    if bits == 16:
+        return np.frombuffer(data, '<i2').astype(np.float32) / 32768.0
+    if bits == 8:
+        return np.frombuffer(data, np.int8).astype(np.float32) / 128.0
+    raise ParameterError('bits must be 8 or 16, got {}'.format(bits))
+
+
 def open_pyaudio():
     """``pyaudio.PyAudio()`` without the ALSA/JACK probing messages."""
     import pyaudio
@@ -302,9 +315,7 @@ class Microphone(object):
         return None, pyaudio.paContinue
 
     def _to_float(self, data):
-        if self.bits == 16:
-            return np.frombuffer(data, '<i2').astype(np.float32) / 32768.0
-        return np.frombuffer(data, np.int8).astype(np.float32) / 128.0
+        return pcm_to_float(data, self.bits)
 
     def read(self, timeout=5.0):
         """The next chunk of ``chunk`` float32 samples.

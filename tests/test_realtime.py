@@ -131,3 +131,57 @@ def test_input_device_choice():
         realtime.find_input_device(pa, '0')
     with pytest.raises(AudioFileError, match='no audio input device found'):
         realtime.find_input_device(Devices([('hdmi', 0)]))
+
+
+@pytest.mark.parametrize('bits, raw, expected', [
+    (16, np.array([0, 1, -1, 32767, -32768, 16384], '<i2'),
+     [0, 1 / 32768, -1 / 32768, 32767 / 32768, -1.0, 0.5]),
+    (8, np.array([0, 1, -1, 127, -128, 64], np.int8),
+     [0, 1 / 128, -1 / 128, 127 / 128, -1.0, 0.5]),
+])
+def test_pcm_to_float(bits, raw, expected):
+    got = realtime.pcm_to_float(raw.tobytes(), bits)
+    assert got.dtype == np.float32
+    assert_allclose(got, expected, rtol=0, atol=1e-9)
+    with pytest.raises(ParameterError, match='bits must be 8 or 16'):
+        realtime.pcm_to_float(raw.tobytes(), 24)
+
+
+@pytest.mark.parametrize('pad_mode', ['reflect', 'constant'])
+def test_random_audio_in_odd_chunks_gives_the_full_features(rng, pad_mode):
+    # The recognizer's network input after odd-sized chunks of random audio
+    # is log_melspectrogram of the last window heard.
+    from music_classification import log_melspectrogram
+    config = FeatureConfig(length=40, pad_mode=pad_mode)
+    model = FixedModel([[0.2, 0.3, 0.5]] * 50)
+    model.input_shape = config.input_shape
+    rec = realtime.Recognizer(model, NAMES, config, every=0.2)
+    y = (0.3 * rng.standard_normal(5 * 16000)).astype(np.float32)
+    heard = []
+    start = 0
+    for size in [700, 1500, 333, 2048, 999, 4100] * 20:
+        piece = y[start:start + size]
+        start += size
+        heard.append(piece)
+        if rec.push(piece) is not None:
+            # a window that is not full yet starts with silence
+            usable = np.concatenate([np.zeros(config.window_samples)]
+                                    + heard)
+            usable = usable[:config.window_samples + rec.samples_heard]
+            window = usable[-config.window_samples:].astype(np.float32)
+            assert_allclose(model.inputs[-1], log_melspectrogram(
+                y=window, n_mels=256, pad_mode=pad_mode), rtol=1e-4,
+                atol=2e-5)
+        if start >= len(y):
+            break
+    assert len(model.inputs) >= 10
+
+
+@pytest.mark.parametrize('db, state', [(-59.5, 'music'), (-60.5, 'silence')])
+def test_silence_threshold_is_minus_60_dbfs(db, state):
+    rms = 10 ** (db / 20)
+    rec = realtime.Recognizer(FixedModel([[0.1, 0.8, 0.1]]), NAMES, CONFIG,
+                              every=CONFIG.window_samples / 16000)
+    sign = np.where(np.arange(CONFIG.window_samples) % 2, 1.0, -1.0)
+    prediction = rec.push((rms * sign).astype(np.float32))
+    assert prediction.state == state
