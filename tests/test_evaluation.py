@@ -1,0 +1,90 @@
+"""predict.song_vote and evaluation.evaluate_songs with a scripted model."""
+
+import chainer
+import numpy as np
+from numpy.testing import assert_allclose
+import pytest
+import soundfile
+
+from music_classification import evaluation, predict
+from music_classification.errors import DatasetError
+from music_classification.features import FeatureConfig
+
+from conftest import tone, write_float_wav
+
+NAMES = ['Other', 'alpha', 'beta']
+
+
+class ScriptedModel(object):
+    """Answers each window with the next scripted probabilities."""
+
+    xp = np
+
+    def __init__(self, outputs):
+        self.outputs = [np.asarray(o, np.float32) for o in outputs]
+        self.n_classes = len(NAMES)
+
+    def predict(self, x):
+        rows = [self.outputs.pop(0) for _ in range(x.shape[0])]
+        return chainer.Variable(np.stack(rows))
+
+
+def test_song_vote_leaves_other_out():
+    # "Other" has the highest mean probability, yet the song is an artist's.
+    probs = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4], [0.6, 0.3, 0.1]])
+    label, p, mean = predict.song_vote(probs)
+    assert label == 1 and p == pytest.approx(0.2)
+    assert_allclose(mean, [0.6, 0.2, 0.2])
+    assert predict.song_vote(probs, exclude=())[0] == 0
+
+
+def test_evaluate_songs_scores_a_known_confusion(tmp_path):
+    files = {name: write_float_wav(tmp_path / (name + '.wav'),
+                                   tone(220.0, seconds=5.0))
+             for name in ('a1', 'a2', 'b1', 'o1')}
+    model = ScriptedModel([
+        [0.6, 0.3, 0.1],  # a1: the clip says Other, the song alpha
+        [0.1, 0.2, 0.7],  # a2: beta, wrong
+        [0.1, 0.1, 0.8],  # b1: beta, right
+        [0.5, 0.4, 0.1],  # o1: Other, right (a sound votes among all)
+    ])
+    result = evaluation.evaluate_songs(
+        model, NAMES, FeatureConfig(), {'alpha': [files['a1'], files['a2']],
+                                        'beta': [files['b1']]},
+        others=[files['o1']])
+    assert not model.outputs  # one window per file
+    assert result['confusion'] == [[1, 0, 0], [1, 0, 1], [0, 0, 1]]
+    assert result['clip_accuracy'] == pytest.approx(2 / 4)
+    assert result['song_accuracy'] == pytest.approx(2 / 3)
+    assert (result['songs'], result['clips']) == (3, 4)
+    per_class = result['per_class']
+    assert per_class['Other'] == {'precision': 0.5, 'recall': 1.0,
+                                  'clips': 1}
+    assert per_class['alpha'] == {'precision': None, 'recall': 0.0,
+                                  'clips': 2}
+    assert per_class['beta'] == {'precision': 0.5, 'recall': 1.0,
+                                 'clips': 1}
+    assert [f['predicted'] for f in result['files']] == [
+        'alpha', 'beta', 'beta', 'Other']
+    assert evaluation.summary_line(result) == \
+        'clip_accuracy=0.500 song_accuracy=0.667 songs=3 clips=4'
+
+
+def test_short_window_models_average_inside_each_clip(tmp_path):
+    # A model of 2.56 s windows scores a 10.24 s clip by the mean of its 7
+    # windows every 1.28 s.
+    path = write_float_wav(tmp_path / 's.wav', tone(seconds=10.24))
+    outputs = [[0, 1, 0]] * 3 + [[0, 0, 1]] * 4
+    starts, probs = predict.predict_windows(
+        ScriptedModel(outputs), np.asarray(
+            soundfile.read(path, dtype='float32')[0]),
+        config=FeatureConfig(length=40))
+    assert list(starts) == [0]
+    assert_allclose(probs, [[0, 3 / 7, 4 / 7]], rtol=1e-6)
+
+
+def test_unknown_artist_is_refused(tmp_path):
+    path = write_float_wav(tmp_path / 'x.wav', tone(seconds=1.0))
+    with pytest.raises(DatasetError, match="'gamma' is not one of"):
+        evaluation.evaluate_songs(ScriptedModel([]), NAMES, FeatureConfig(),
+                                  {'gamma': [path]})
