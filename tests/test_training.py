@@ -208,3 +208,38 @@ def test_demo_script_trains_and_predicts(tmp_path):
         assert labels['recipe']['recipe'] == recipe
     model = load_model(out / 'article' / 'model.npz')
     assert model.n_classes == 3
+
+
+@pytest.mark.parametrize('recipe, alpha', [('article', 1e-4),
+                                           ('improved', 1e-3)])
+def test_optimizer_is_the_recipes_adam_with_weight_decay(recipe, alpha):
+    from music_classification import train
+    args = train.parse_args(['--music', '.', '--other', '.', '--recipe',
+                             recipe])
+    assert (args.lr, args.weight_decay) == (alpha, 1e-4)
+    model = chainer.links.Linear(3, 2)
+    optimizer = training.make_optimizer(model, alpha=args.lr,
+                                        weight_decay=args.weight_decay)
+    assert isinstance(optimizer, chainer.optimizers.Adam)
+    assert optimizer.alpha == alpha
+    hooks = list(optimizer._hookable._pre_update_hooks.values())
+    assert [type(h) for h in hooks] == [chainer.optimizer_hooks.WeightDecay]
+    assert hooks[0].rate == 1e-4
+    # the original's defaults
+    default = training.make_optimizer(chainer.links.Linear(3, 2))
+    assert default.alpha == 1e-4
+    assert list(default._hookable._pre_update_hooks.values())[0].rate == 1e-4
+
+
+def test_explicit_flags_override_the_recipe():
+    from music_classification import train
+    args = train.parse_args(['--music', '.', '--other', '.', '--recipe',
+                             'improved', '--lr', '5e-4', '--batch-per-song',
+                             '3', '--compression', 'log1p'])
+    assert (args.lr, args.compression, args.model) == (5e-4, 'log1p',
+                                                       'small_cnn')
+    assert (args.batch_per_song, args.batch_per_class) == (3, None)
+    article = train.parse_args(['--music', '.', '--other', '.'])
+    assert (article.model, article.batch_per_song, article.n_mels,
+            article.length, article.compression) == ('music_net', 10, 256,
+                                                     160, 'log1p')
