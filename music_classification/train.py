@@ -114,6 +114,9 @@ def parse_args(argv=None):
     parser.add_argument('--no-noise', action='store_true',
                         help='no recorded-noise augmentation (the volume '
                         'still varies)')
+    parser.add_argument('--no-augment', action='store_true',
+                        help='no augmentation at all: clean windows, "Other" '
+                        'sounds at the start of the window')
     parser.add_argument('--other-per-batch', type=int, default=None,
                         help='"Other" clips per step, drawn at random '
                         '(default: every sound once, silence included, as '
@@ -212,7 +215,8 @@ def build_datasets(args, config, rank=0):
     common = dict(chunk=config.chunk, length=config.length,
                   expected_fs=config.sr, noise=args.noise,
                   compression=config.compression)
-    train_common = dict(common, noise_augment=not args.no_noise)
+    train_common = dict(common, noise_augment=not args.no_noise,
+                        augment=not args.no_augment)
     classes = [[READ_DATASET2(args.other, rng=np.random.default_rng(seeds[0]),
                               label=0, **train_common)]]
     for label, paths in sorted(train_songs.items()):
@@ -316,9 +320,9 @@ def main(argv=None):
         config, spec_augment=args.spec_augment,
         rng=np.random.default_rng([args.seed, rank, 2]))
     lossfun = mc_training.loss_with_report(model)
-    updater = training.updaters.StandardUpdater(
+    updater = mc_training.SeededUpdater(
         iterator, optimizer, converter=train_converter, device=device,
-        loss_func=lossfun)
+        loss_func=lossfun, seed=(args.seed, rank))
     stop = (args.iterations, 'iteration') if args.time_budget is None else \
         mc_training.TimeBudgetTrigger(args.time_budget, args.iterations)
     trainer = training.Trainer(updater, stop, out=args.out)

@@ -323,6 +323,31 @@ def spec_augment(x, *, rng, n_bands=2, n_spans=2, max_band=None,
     return x
 
 
+class SeededUpdater(chainer.training.updaters.StandardUpdater):
+    """``StandardUpdater`` whose dropout draws follow the iteration.
+
+    Chainer's dropout draws from NumPy's (or CuPy's) global generator. Before
+    each update this seeds it from ``(seed, iteration)``, so a run resumed
+    from a snapshot drops out exactly as the uninterrupted run would have.
+
+    Args:
+        seed (int or tuple of int): the run's seed (and rank).
+        others: as ``StandardUpdater``.
+    """
+
+    def __init__(self, *args, seed=0, **kwargs):
+        super(SeededUpdater, self).__init__(*args, **kwargs)
+        self.seed = tuple(np.atleast_1d(seed).astype(int).tolist())
+
+    def update_core(self):
+        sequence = np.random.SeedSequence(self.seed + (self.iteration,))
+        np.random.seed(sequence.generate_state(1)[0])
+        device = self.get_optimizer('main').target.device
+        if device.xp is not np:
+            device.xp.random.seed(int(sequence.generate_state(1)[0]))
+        super(SeededUpdater, self).update_core()
+
+
 class TimeBudgetTrigger(object):
     """Stop trigger: after ``minutes`` of training or ``max_iterations``.
 
