@@ -406,7 +406,7 @@ class StreamingLogMel(object):
     each time. Here the samples and the mel frames live in ring buffers:
     when ``m`` new samples arrive (a multiple of the hop), the frame ring
     advances by ``m / hop`` and only the frames that read the new samples,
-    plus the few frames that touch the window's zero-padded edges, are
+    plus the few frames that touch the window's padded edges, are
     computed: 6 of 321 for a chunk of 1024, and nothing is shifted. The
     result equals :func:`log_melspectrogram` of the current window (tested
     to float32 tolerance), edges included, with either ``pad_mode``: the

@@ -21,7 +21,8 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0,
     A clip is ``clip_seconds`` long (the original's 10.24 s window), or the
     model's window if that is longer. A model with shorter windows scores a
     clip by the mean probability of its windows every half window inside
-    it, so every model is scored on the same clips. A recording shorter
+    it (and one ending with the clip), so every model is scored on the
+    same clips. A recording shorter
     than a clip is zero-padded at its end.
 
     Args:
@@ -44,6 +45,8 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0,
     starts = window_starts(len(y), clip,
                            max(1, int(round(hop_seconds * config.sr))))
     inside = window_starts(clip, window, max(1, window // 2))
+    if inside[-1] != clip - window:  # the clip's end is scored too
+        inside = np.append(inside, clip - window)
     every = (starts[:, None] + inside[None, :]).ravel()  # clip-major
     probs = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():

@@ -86,10 +86,12 @@ def parse_args(argv=None):
                        'faster steps on a CPU)')
     parser.add_argument('--model', choices=sorted(MODELS), default=None,
                         help='network variant (article: music_net)')
-    parser.add_argument('--pooling', action='store_true', default=None,
+    parser.add_argument('--pooling', action=argparse.BooleanOptionalAction,
+                        default=None,
                         help='2 x 2 max pooling after each convolution of '
                         'music_net or wave')
-    parser.add_argument('--batchnorm', action='store_true', default=None,
+    parser.add_argument('--batchnorm', action=argparse.BooleanOptionalAction,
+                        default=None,
                         help='batch normalisation after each convolution of '
                         'music_net or wave')
     parser.add_argument('--head', choices=['flatten', 'pool'], default=None,
@@ -103,7 +105,8 @@ def parse_args(argv=None):
     parser.add_argument('--normalize', choices=['none', 'window'],
                         default=None, help='standardise each window\'s '
                         'features (article: none)')
-    parser.add_argument('--spec-augment', action='store_true', default=None,
+    parser.add_argument('--spec-augment',
+                        action=argparse.BooleanOptionalAction, default=None,
                         help='zero two random bands of up to 1/8 of the mel '
                         'bands and two spans of up to 1/8 of the frames of '
                         'each training window')
@@ -140,8 +143,14 @@ def parse_args(argv=None):
                         help='iterations between held-out evaluations')
     parser.add_argument('--log-every', type=int, default=10,
                         help='iterations between log lines')
-    parser.add_argument('--stride', type=int, default=5,
-                        help='samples between training window starts')
+    parser.add_argument('--stride', type=int, default=3,
+                        help='samples between training window starts (the '
+                        'original\'s train.py: 3; its article: 5)')
+    parser.add_argument('--pad-mode', choices=['reflect', 'constant'],
+                        default='reflect',
+                        help='STFT padding at window edges: reflect (the '
+                        'original\'s librosa 0.5) or constant (zeros, '
+                        'librosa 0.10+)')
     parser.add_argument('--length', type=int, default=None,
                         help='chunks of 1024 samples per window (article: '
                         '160, 10.24 s)')
@@ -175,7 +184,8 @@ def parse_args(argv=None):
     batch_given = args.batch_per_song is not None or \
         args.batch_per_class is not None
     for key, value in recipe.items():
-        if key.startswith('batch_per_') and batch_given:
+        if batch_given and key in ('batch_per_song', 'batch_per_class',
+                                   'other_per_batch'):
             continue  # a batch flag replaces the recipe's composition
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -188,7 +198,7 @@ def feature_config(args):
     """The :class:`FeatureConfig` of the run's flags."""
     return FeatureConfig(
         length=args.length, n_mels=args.n_mels, compression=args.compression,
-        normalize=args.normalize,
+        normalize=args.normalize, pad_mode=args.pad_mode,
         representation='wave' if args.model == 'wave' else 'mel')
 
 
@@ -229,6 +239,18 @@ def build_datasets(args, config, rank=0):
                         **common)
            for label, paths in sorted(val_songs.items()) for p in paths]
     return songs, train_songs, val_songs, classes, val
+
+
+#: The spec of a labels.json written before variants were saved.
+MUSIC_NET_SPEC = {'model': 'music_net', 'pooling': False, 'batchnorm': False,
+                  'head': 'flatten'}
+
+
+def _architecture(spec):
+    # What must match for a snapshot to load: not the initialisation or the
+    # dropout ratio.
+    return {k: v for k, v in spec.items()
+            if k not in ('init', 'dropout_ratio')}
 
 
 def make_iterator(args, classes, rank=0):
@@ -287,15 +309,15 @@ def main(argv=None):
     labels_path = os.path.join(args.out, 'labels.json')
     if args.resume and os.path.exists(labels_path):
         info, old_config = collection.load_labels(labels_path)
-        old_model = info.get('model', {'model': 'music_net'})
+        old_model = _architecture(info.get('model', MUSIC_NET_SPEC))
         if info['classes'] != songs.class_names or old_config != config or \
-                old_model['model'] != model.spec()['model']:
+                old_model != _architecture(model.spec()):
             sys.exit('train.py: --resume: {} was written for classes {}, '
                      'features {} and model {}; this run has {}, {} and {}'
                      .format(labels_path, info['classes'],
-                             old_config.to_dict(), old_model['model'],
+                             old_config.to_dict(), old_model,
                              songs.class_names, config.to_dict(),
-                             model.spec()['model']))
+                             _architecture(model.spec())))
     if rank == 0:
         collection.save_labels(
             labels_path, songs.class_names, config, model=model.spec(),

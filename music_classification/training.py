@@ -34,9 +34,10 @@ class BalancedOrderSampler(chainer.iterators.OrderSampler):
     class by class (``class_sizes[c]`` examples for class ``c``). Every
     ``batch_size = sum(batch_per_class)`` consecutive positions of the order
     hold ``batch_per_class[c]`` examples of class ``c``, drawn uniformly (with
-    replacement) among that class's examples: the original's "10 windows from
-    every artist plus the Other clips" in each step. An epoch is
-    ``batches_per_epoch`` batches.
+    replacement) among that class's examples, whatever song they come from
+    (``train.py --batch-per-class``; the original's batches are
+    :class:`SongOrderSampler`'s). An epoch is ``batches_per_epoch``
+    batches.
 
     The order of epoch ``e`` depends only on ``(seed, e)``, so an iterator
     restored from a snapshot (:func:`balanced_iterator`) re-derives it, and

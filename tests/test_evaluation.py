@@ -83,6 +83,16 @@ def test_short_window_models_average_inside_each_clip(tmp_path):
     assert_allclose(probs, [[0, 3 / 7, 4 / 7]], rtol=1e-6)
 
 
+def test_the_end_of_each_clip_is_scored_too():
+    # 3.07 s windows every 1.54 s from 0 stop 1 s short of a 10.24 s clip;
+    # one more window ends with the clip.
+    model = ScriptedModel([[0, 1, 0]] * 5 + [[0, 0, 1]])
+    _, probs = predict.predict_windows(
+        model, np.zeros(163840, np.float32), config=FeatureConfig(length=48))
+    assert not model.outputs
+    assert_allclose(probs, [[0, 5 / 6, 1 / 6]], rtol=1e-6)
+
+
 def test_unknown_artist_is_refused(tmp_path):
     path = write_float_wav(tmp_path / 'x.wav', tone(seconds=1.0))
     with pytest.raises(DatasetError, match="'gamma' is not one of"):

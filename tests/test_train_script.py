@@ -164,6 +164,12 @@ def test_resume_refuses_other_classes(trained, demo_data, tmp_path):
     result = run(cmd)
     assert result.returncode != 0
     assert 'labels.json was written for classes' in result.stderr
+    # another architecture: refused in one line, before loading anything
+    other = run(train_cmd(demo_data, out, '--iterations', '13', '--resume',
+                          '--head', 'pool'))
+    assert other.returncode != 0 and 'Traceback' not in other.stderr
+    assert "'head': 'flatten'" in other.stderr and \
+        "'head': 'pool'" in other.stderr
 
 
 def test_default_batches_are_the_originals(demo_data, tmp_path):

@@ -239,6 +239,11 @@ def test_explicit_flags_override_the_recipe():
     assert (args.lr, args.compression, args.model) == (5e-4, 'log1p',
                                                        'small_cnn')
     assert (args.batch_per_song, args.batch_per_class) == (3, None)
+    assert args.other_per_batch is None  # every sound once, as per song
+    assert args.spec_augment is True
+    off = train.parse_args(['--music', '.', '--other', '.', '--recipe',
+                            'improved', '--no-spec-augment'])
+    assert off.spec_augment is False
     article = train.parse_args(['--music', '.', '--other', '.'])
     assert (article.model, article.batch_per_song, article.n_mels,
             article.length, article.compression) == ('music_net', 10, 256,
