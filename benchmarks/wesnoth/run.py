@@ -102,6 +102,8 @@ def main():
                         '("all" for every one)')
     parser.add_argument('--val', type=float, default=0.34,
                         help='fraction of each composer\'s tracks held out')
+    parser.add_argument('--keep-models', action='store_true',
+                        help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
     args = parser.parse_args()
     variants = list(ablation.VARIANTS) if args.variants == ['all'] \
         else args.variants
@@ -123,7 +125,8 @@ def main():
     t0 = time.perf_counter()
     results = ablation.run_study(music, other, out, variants=variants,
                                  seeds=args.seeds, minutes=args.minutes,
-                                 val_songs=args.val)
+                                 val_songs=args.val,
+                                 keep_models=args.keep_models)
     print()
     print('machine: {} {}, {} CPUs; data preparation {:.0f} s; study {:.0f} s '
           '(finished runs are reused)'.format(
