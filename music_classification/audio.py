@@ -89,7 +89,8 @@ def load_audio(path, *, sr=16000, resample=False, mono=True,
         if not resample:
             raise SampleRateError(
                 '{}: sample rate is {} Hz, expected {} Hz (convert the file, '
-                'or pass resample=True)'.format(path, file_sr, sr))
+                'or resample it: --resample on the command line, '
+                'resample=True in Python)'.format(path, file_sr, sr))
         y = _resample(y, file_sr, sr)
         file_sr = sr
     return np.ascontiguousarray(y, dtype=dtype), int(file_sr)

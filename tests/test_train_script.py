@@ -299,7 +299,9 @@ def test_predict_file_and_folder(trained, demo_data, tmp_path):
     assert len(lines) == 1 + len(os.listdir(demo_data.other_dir))
     assert lines[0].startswith(song + ': ') and 'top 3: ' in lines[0]
     assert len(os.listdir(tmp_path / 'gram')) == len(lines)
-    assert os.path.getsize(tmp_path / 'gram' / 'song_00.png') > 5000
+    png, = [f for f in os.listdir(tmp_path / 'gram')
+            if f.endswith('__song_00.png')]
+    assert os.path.getsize(tmp_path / 'gram' / png) > 5000
     rows = list(csv.DictReader(io.StringIO(run(
         base + ['--csv', demo_data.music_dir]).stdout)))
     assert len(rows) == 4 and set(rows[0]) >= {'path', 'artist', 'top1'}
@@ -309,3 +311,68 @@ def test_predict_file_and_folder(trained, demo_data, tmp_path):
     assert abs(sum(p for _, p in as_json[0]['top3']) - 1) < 0.01
     bad = run(base + [str(tmp_path / 'missing.wav')])
     assert bad.returncode != 0 and 'missing.wav: no such file' in bad.stderr
+
+
+def messy_folder(root, demo_data):
+    """Good songs and every kind of bad file, as a real collection has."""
+    import numpy as np
+    import shutil
+    import soundfile
+    song = demo_data.songs[demo_data.artists[0]][0]
+    for sub in ('a', 'b'):  # a/x.wav and b/x.wav: same name, two folders
+        os.makedirs(root / sub)
+        shutil.copy(song, root / sub / 'x.wav')
+    os.makedirs(root / 'bad')
+    soundfile.write(str(root / 'bad' / 'empty.wav'), np.zeros(0), 16000)
+    (root / 'bad' / 'notes.wav').write_text('not audio at all')
+    (root / 'bad' / 'garbage.flac').write_bytes(b'fLaC' + os.urandom(300))
+    nan = np.full(16000, 0.1, np.float32)
+    nan[100] = np.nan
+    soundfile.write(str(root / 'bad' / 'nan.wav'), nan, 16000,
+                    subtype='FLOAT')
+    soundfile.write(str(root / 'bad' / 'cd.flac'),
+                    np.zeros(22050, np.float32), 22050)
+    return ['a/x.wav', 'b/x.wav'], ['bad/cd.flac', 'bad/empty.wav',
+                                    'bad/garbage.flac', 'bad/nan.wav',
+                                    'bad/notes.wav']
+
+
+def test_predict_file_keeps_going_past_bad_files(trained, demo_data,
+                                                 tmp_path):
+    import csv
+    import io
+    out, _ = trained
+    good, bad = messy_folder(tmp_path / 'messy', demo_data)
+    base = [sys.executable, os.path.join(ROOT, 'scripts', 'predict_file.py'),
+            '--model', str(out)]
+    cwd = str(tmp_path / 'messy')
+    result = run(base + ['a', 'bad', 'b', 'missing.wav', '--artistgram',
+                         str(tmp_path / 'gram')], cwd=cwd)
+    assert result.returncode != 0
+    # every good file predicted, one line each, in order
+    printed = [line.split(':')[0] for line in result.stdout.splitlines()]
+    assert printed == ['a/x.wav', 'b/x.wav']
+    errors = [line for line in result.stderr.splitlines()
+              if not line.startswith('[')]
+    for path, reason in (('bad/cd.flac', 'sample rate is 22050 Hz'),
+                         ('bad/cd.flac', '--resample'),
+                         ('bad/empty.wav', ''), ('bad/garbage.flac', ''),
+                         ('bad/nan.wav', 'NaN'), ('bad/notes.wav', ''),
+                         ('missing.wav', 'no such file')):
+        assert any(line.startswith('predict_file.py: ' + path + ': ')
+                   and reason in line for line in errors), (path, errors)
+    assert errors[-1] == 'predict_file.py: 6 of 8 files failed'
+    assert len(errors) == 7 and 'Traceback' not in result.stderr
+    # progress on stderr, one line per file
+    assert '[8/8] missing.wav' in result.stderr
+    # a/x.wav and b/x.wav do not overwrite each other's PNG
+    assert sorted(os.listdir(tmp_path / 'gram')) == ['a__x.png', 'b__x.png']
+    rows = list(csv.DictReader(io.StringIO(run(
+        base + ['--csv', 'a', 'bad'], cwd=cwd).stdout)))
+    assert [r['path'] for r in rows] == ['a/x.wav'] + bad
+    assert rows[0]['error'] == '' and rows[0]['artist']
+    assert all(r['error'] and not r['artist'] for r in rows[1:])
+    records = json.loads(run(base + ['--json', 'bad', 'b'], cwd=cwd).stdout)
+    assert [r['path'] for r in records] == bad + ['b/x.wav']
+    assert all('error' in r for r in records[:-1])
+    assert 'error' not in records[-1] and records[-1]['artist']
