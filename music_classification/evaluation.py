@@ -6,7 +6,7 @@ import numpy as np
 
 from music_classification import audio, predict
 from music_classification.collection import OTHER
-from music_classification.errors import DatasetError
+from music_classification.errors import DatasetError, MusicClassificationError
 
 
 def evaluate(model, class_names, config, music_dir, other_dir=None,
@@ -38,13 +38,19 @@ def evaluate(model, class_names, config, music_dir, other_dir=None,
 
 
 def evaluate_songs(model, class_names, config, songs, others=None,
-                   hop_seconds=5.0, resample=False):
+                   hop_seconds=5.0, resample=False, progress=None):
     """:func:`evaluate` on lists of files instead of folders.
+
+    A file that cannot be read (missing, not audio, NaN samples, another
+    sample rate without ``resample``) is skipped and listed in the result's
+    ``skipped`` with the reason; it counts in no figure.
 
     Args:
         songs (dict): artist name -> list of song paths (for example the
             ``val_songs`` of a training run's ``labels.json``).
         others (list or None): paths of "Other" sounds.
+        progress (callable or None): called with ``(n, total, path)``
+            before each file.
     """
     index = {name: label for label, name in enumerate(class_names)}
     items = []
@@ -58,9 +64,15 @@ def evaluate_songs(model, class_names, config, songs, others=None,
 
     n = len(class_names)
     confusion = np.zeros((n, n), dtype=np.int64)
-    files = []
-    for path, label in items:
-        y, _ = audio.load_audio(path, sr=config.sr, resample=resample)
+    files, skipped = [], []
+    for n, (path, label) in enumerate(items, start=1):
+        if progress is not None:
+            progress(n, len(items), path)
+        try:
+            y, _ = audio.load_audio(path, sr=config.sr, resample=resample)
+        except MusicClassificationError as e:
+            skipped.append({'path': path, 'error': str(e)})
+            continue
         _, probs = predict.predict_windows(model, y, config=config,
                                            hop_seconds=hop_seconds)
         for guess in probs.argmax(axis=1):
@@ -71,6 +83,9 @@ def evaluate_songs(model, class_names, config, songs, others=None,
                       'predicted': class_names[vote], 'probability': p,
                       'windows': int(len(probs))})
     songs = [f for f in files if f['true'] != OTHER]
+    if not files:
+        raise DatasetError('no file could be scored ({} skipped)'.format(
+            len(skipped)))
     per_class = {}
     for label, name in enumerate(class_names):
         predicted = confusion[:, label].sum()
@@ -84,14 +99,19 @@ def evaluate_songs(model, class_names, config, songs, others=None,
     return {
         'clip_accuracy': float(np.trace(confusion) / confusion.sum()),
         'song_accuracy': float(np.mean([f['true'] == f['predicted']
-                                        for f in songs])),
+                                        for f in songs])) if songs else None,
         'clips': int(confusion.sum()), 'songs': len(songs),
         'confusion': confusion.tolist(), 'class_names': list(class_names),
-        'per_class': per_class, 'files': files,
+        'per_class': per_class, 'files': files, 'skipped': skipped,
     }
 
 
 def summary_line(result):
     """The machine-readable last line of ``scripts/evaluate.py``."""
-    return ('clip_accuracy={clip_accuracy:.3f} song_accuracy='
-            '{song_accuracy:.3f} songs={songs} clips={clips}'.format(**result))
+    line = ('clip_accuracy={:.3f} song_accuracy={} songs={} clips={}'.format(
+        result['clip_accuracy'], '-' if result['song_accuracy'] is None
+        else '{:.3f}'.format(result['song_accuracy']), result['songs'],
+        result['clips']))
+    if result.get('skipped'):
+        line += ' skipped={}'.format(len(result['skipped']))
+    return line

@@ -98,3 +98,24 @@ def test_unknown_artist_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="'gamma' is not one of"):
         evaluation.evaluate_songs(ScriptedModel([]), NAMES, FeatureConfig(),
                                   {'gamma': [path]})
+
+
+def test_unreadable_files_are_skipped_not_counted(tmp_path):
+    good = write_float_wav(tmp_path / 'good.wav', tone(seconds=5.0))
+    broken = tmp_path / 'broken.wav'
+    broken.write_text('not audio')
+    seen = []
+    result = evaluation.evaluate_songs(
+        ScriptedModel([[0.1, 0.8, 0.1]]), NAMES, FeatureConfig(),
+        {'alpha': [str(broken), good, str(tmp_path / 'gone.wav')]},
+        progress=lambda n, total, path: seen.append((n, total)))
+    assert (result['songs'], result['clips']) == (1, 1)
+    assert result['song_accuracy'] == 1.0
+    assert [s['path'] for s in result['skipped']] == [
+        str(broken), str(tmp_path / 'gone.wav')]
+    assert 'broken.wav' in result['skipped'][0]['error']
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert evaluation.summary_line(result).endswith('skipped=2')
+    with pytest.raises(DatasetError, match='no file could be scored'):
+        evaluation.evaluate_songs(ScriptedModel([]), NAMES, FeatureConfig(),
+                                  {'alpha': [str(broken)]})

@@ -63,23 +63,76 @@ def test_loss_falls(trained):
     assert last < first
 
 
-def test_evaluate_scores_the_model(trained, demo_data):
+def test_evaluate_scores_the_held_out_songs(trained, demo_data):
     out, _ = trained
-    cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'evaluate.py'),
-           '--model', str(out), '--music', demo_data.music_dir,
-           '--other', demo_data.other_dir]
-    result = run(cmd)
+    with open(out / 'labels.json') as f:
+        labels = json.load(f)
+    held_out = sorted(p for v in labels['val_songs'].values() for p in v)
+    base = [sys.executable, os.path.join(ROOT, 'scripts', 'evaluate.py'),
+            '--model', str(out)]
+    # by default: the run's held-out songs, from labels.json
+    result = run(base + ['--other', demo_data.other_dir])
     assert result.returncode == 0, result.stderr
+    assert 'warning' not in result.stderr
     last = result.stdout.strip().splitlines()[-1]
     fields = dict(kv.split('=') for kv in last.split())
     assert set(fields) == {'clip_accuracy', 'song_accuracy', 'songs',
                            'clips'}
-    assert fields['songs'] == '4'
+    assert fields['songs'] == '2'
     assert os.path.getsize(out / 'confusion.png') > 5000
-    as_json = json.loads(run(cmd + ['--json']).stdout)
-    assert as_json['songs'] == 4
+    as_json = json.loads(run(base + ['--json']).stdout)
+    assert sorted(f['path'] for f in as_json['files']) == held_out
     assert len(as_json['confusion']) == len(demo_data.class_names)
     assert sum(map(sum, as_json['confusion'])) == as_json['clips']
+    # a folder: the songs the model did not train on, unless told
+    folder = json.loads(run(base + ['--json', '--music',
+                                    demo_data.music_dir]).stdout)
+    assert sorted(f['path'] for f in folder['files']) == held_out
+    everything = run(base + ['--music', demo_data.music_dir, '--split',
+                             'all'])
+    assert everything.returncode == 0, everything.stderr
+    assert everything.stdout.strip().endswith('songs=4 clips=4')
+    warnings = [e for e in everything.stderr.splitlines()
+                if not e.startswith('[')]  # [n/total] progress lines
+    assert warnings == [
+        'evaluate.py: warning: 2 of the songs scored were used in training: '
+        'their figures are training accuracy']
+    assert '[4/4] ' in everything.stderr
+
+
+def test_evaluate_skips_bad_files_and_keeps_its_scores(trained, demo_data,
+                                                       tmp_path):
+    out, _ = trained
+    import shutil
+    music = tmp_path / 'music'
+    for artist in demo_data.artists:
+        os.makedirs(music / artist)
+        for song in demo_data.songs[artist]:
+            shutil.copy(song, music / artist)
+    (music / demo_data.artists[0] / 'broken.wav').write_text('not audio')
+    model = tmp_path / 'model'
+    shutil.copytree(out, model, ignore=shutil.ignore_patterns('snapshot*'))
+    os.chmod(model, 0o555)  # a read-only model folder
+    try:
+        result = run([sys.executable, os.path.join(
+            ROOT, 'scripts', 'evaluate.py'), '--model', str(model),
+            '--music', str(music), '--split', 'all'])
+    finally:
+        os.chmod(model, 0o755)
+    assert result.returncode != 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].endswith('songs=4 clips=4 skipped=1')
+    errors = [e for e in result.stderr.splitlines() if not e.startswith('[')]
+    assert any(e.startswith('evaluate.py: skipped ') and 'broken.wav' in e
+               for e in errors)
+    if os.geteuid() != 0:  # root writes anywhere
+        assert errors[-1].startswith('evaluate.py: cannot write ')
+    missing = run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                'evaluate.py'),
+                   '--model', str(out), '--music', str(tmp_path / 'nope')])
+    assert missing.returncode != 0
+    assert missing.stderr.strip() == 'evaluate.py: --music {}: no such ' \
+        'folder'.format(tmp_path / 'nope')
 
 
 def test_resume_after_kill(demo_data, tmp_path):

@@ -72,7 +72,8 @@ def test_labels_describe_the_variant(runs, name):
 def test_evaluate_runs_every_variant_from_its_folder(runs, demo_data, name):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'scripts', 'evaluate.py'),
-         '--model', runs[name], '--music', demo_data.music_dir, '--json'],
+         '--model', runs[name], '--music', demo_data.music_dir, '--split',
+         'all', '--json'],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
