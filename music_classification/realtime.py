@@ -30,6 +30,9 @@ from music_classification.features import FeatureConfig, StreamingLogMel
 
 SILENCE = 'silence'
 UNKNOWN = 'unknown'
+#: Below this smoothed probability an artist is reported as "unknown", in
+#: the library and on the command line alike.
+THRESHOLD = 0.5
 
 
 @dataclasses.dataclass
@@ -58,13 +61,15 @@ class Recognizer(object):
         smooth (int): average the last ``smooth`` predictions.
         ema (float or None): instead, an exponential average with this
             weight on the newest prediction (0 < ema <= 1).
-        threshold (float): below this probability an artist is "unknown".
+        threshold (float): below this probability an artist is "unknown"
+            (default :data:`THRESHOLD`, as ``predict_realtime.py``).
         silence_db (float): a window quieter than this RMS (dBFS) is
             reported as "silence", whatever the network says.
     """
 
     def __init__(self, model, class_names, config=None, *, every=1.0,
-                 smooth=1, ema=None, threshold=0.0, silence_db=-60.0):
+                 smooth=1, ema=None, threshold=THRESHOLD,
+                 silence_db=-60.0):
         self.model = model
         self.class_names = list(class_names)
         self.config = config or FeatureConfig()

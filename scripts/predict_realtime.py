@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 
 def main(argv=None):
+    from music_classification import realtime
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,8 +40,10 @@ def main(argv=None):
     parser.add_argument('--ema', type=float, default=None,
                         help='exponential average with this weight on the '
                         'newest prediction (instead of --smooth)')
-    parser.add_argument('--threshold', type=float, default=0.5,
-                        help='below this probability say "unknown"')
+    parser.add_argument('--threshold', type=float,
+                        default=realtime.THRESHOLD,
+                        help='below this probability say "unknown" '
+                        '(default %(default)s)')
     parser.add_argument('--bits', type=int, choices=[8, 16], default=16,
                         help='sample format: 16-bit, or 8-bit as the '
                         "original's PyAudio predictor")
@@ -53,16 +56,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from music_classification.errors import MusicClassificationError
-    from music_classification import realtime
     if args.list_devices:
         pa = realtime.open_pyaudio()
         try:
-            for index, name, channels, rate in \
-                    realtime.list_input_devices(pa):
-                print('{:3d}  {}  ({} ch, {} Hz)'.format(index, name,
-                                                         channels, rate))
+            devices = realtime.list_input_devices(pa)
         finally:
             pa.terminate()
+        for index, name, channels, rate in devices:
+            print('{:3d}  {}  ({} ch, {} Hz)'.format(index, name, channels,
+                                                     rate))
+        if not devices:
+            sys.exit('predict_realtime.py: no audio input device found (is '
+                     'a microphone connected, or PulseAudio running?)')
         return
     if not args.model:
         parser.error('--model is required (or --list-devices)')
@@ -71,7 +76,9 @@ def main(argv=None):
     from music_classification import collection
     try:
         model, class_names, config = collection.load_trained(args.model)
-        model.to_device(chainer.get_device(args.device))
+        device = chainer.get_device(args.device)
+        model.to_device(device)
+        device.use()  # --device 1 allocates on GPU 1, not GPU 0
         recognizer = realtime.Recognizer(
             model, class_names, config, every=args.every, smooth=args.smooth,
             ema=args.ema, threshold=args.threshold)
