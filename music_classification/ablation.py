@@ -72,7 +72,7 @@ def run_variant(name, music, other, out, *, seed, minutes=None,
             '--val-songs', str(val_songs), '--seed', str(seed),
             '--iterations', str(iterations), '--snapshot-every', '0',
             '--eval-every', str(10 ** 9), '--log-every', '20',
-            '--no-progress'] + list(flags) + list(extra)
+            '--no-progress', '--force'] + list(flags) + list(extra)
     if minutes is not None:
         argv += ['--time-budget', str(minutes)]
     start = time.perf_counter()

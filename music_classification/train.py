@@ -136,6 +136,9 @@ def parse_args(argv=None):
                         'batches and the augmentation')
     parser.add_argument('--resume', '-r', action='store_true',
                         help='continue from the latest snapshot in --out')
+    parser.add_argument('--force', action='store_true',
+                        help='start afresh in an --out that holds another '
+                        'run (its snapshots are removed)')
     parser.add_argument('--snapshot-every', type=int, default=500,
                         help='iterations between snapshots (the most a '
                         'killed run loses); 0: none')
@@ -253,6 +256,66 @@ def _architecture(spec):
             if k not in ('init', 'dropout_ratio')}
 
 
+def check_out_folder(args, rank, now):
+    """Never overwrite another run; resume only the same run.
+
+    Removes what an interrupted snapshot write left (Chainer writes into a
+    ``tmpsnapshot_iter_*`` folder, then moves the file). Without --resume,
+    a folder holding another run's labels.json or snapshots is refused
+    unless --force (which removes its snapshots). With --resume, the
+    run's labels.json must match ``now`` (classes, features, architecture,
+    song split); each difference is named.
+    """
+    import glob
+    import shutil
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        sys.exit('train.py: --out {}: not a folder'.format(args.out))
+    snapshots = sorted(glob.glob(os.path.join(args.out, 'snapshot_iter_*')))
+    if rank == 0:
+        for tmp in glob.glob(os.path.join(args.out, 'tmpsnapshot_iter_*')):
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+                print('train.py: removed {}, left by an interrupted snapshot'
+                      .format(tmp), flush=True)
+    labels_path = os.path.join(args.out, 'labels.json')
+    if not args.resume:
+        if (snapshots or os.path.exists(labels_path)) and not args.force:
+            sys.exit('train.py: {} holds another run ({}); continue it with '
+                     '--resume, start over with --force, or choose another '
+                     '--out'.format(args.out, ', '.join(
+                         os.path.basename(p) for p in
+                         ([labels_path] if os.path.exists(labels_path)
+                          else []) + snapshots)))
+        if rank == 0:
+            for path in snapshots:  # --force: a later --resume must not
+                os.remove(path)     # load the old run's state
+        return
+    if not snapshots:
+        print('train.py: --resume: no snapshot in {}; starting from scratch'
+              .format(args.out), flush=True)
+    if not os.path.exists(labels_path):
+        return
+    info, _ = collection.load_labels(labels_path)
+    then = {'classes': info['classes'], 'features': info['features'],
+            'model': _architecture(info.get('model', MUSIC_NET_SPEC)),
+            'train_songs': info.get('train_songs'),
+            'val_songs': info.get('val_songs')}
+    then['features'] = FeatureConfig.from_dict(then['features']).to_dict()
+    differ = [key for key in now if then[key] is not None
+              and then[key] != now[key]]
+    if differ:
+        sys.exit('train.py: --resume: {} was written for another run: {}'
+                 .format(labels_path, '; '.join(
+                     '{} {} there, {} now'.format(
+                         key, _short(then[key]), _short(now[key]))
+                     for key in differ)))
+
+
+def _short(value):
+    text = str(value)
+    return text if len(text) < 200 else text[:197] + '...'
+
+
 def make_iterator(args, classes, rank=0):
     """The batches of --batch-per-song (the original's) or --batch-per-class.
     """
@@ -307,17 +370,13 @@ def main(argv=None):
     except MusicClassificationError as e:
         sys.exit('train.py: {}'.format(e))
     labels_path = os.path.join(args.out, 'labels.json')
-    if args.resume and os.path.exists(labels_path):
-        info, old_config = collection.load_labels(labels_path)
-        old_model = _architecture(info.get('model', MUSIC_NET_SPEC))
-        if info['classes'] != songs.class_names or old_config != config or \
-                old_model != _architecture(model.spec()):
-            sys.exit('train.py: --resume: {} was written for classes {}, '
-                     'features {} and model {}; this run has {}, {} and {}'
-                     .format(labels_path, info['classes'],
-                             old_config.to_dict(), old_model,
-                             songs.class_names, config.to_dict(),
-                             _architecture(model.spec())))
+    check_out_folder(args, rank, {
+        'classes': songs.class_names, 'features': config.to_dict(),
+        'model': _architecture(model.spec()),
+        'train_songs': {songs.class_names[k]: v
+                        for k, v in train_songs.items()},
+        'val_songs': {songs.class_names[k]: v
+                      for k, v in val_songs.items()}})
     if rank == 0:
         collection.save_labels(
             labels_path, songs.class_names, config, model=model.spec(),

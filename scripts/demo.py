@@ -62,7 +62,7 @@ def main():
             '--batch-per-song', str(args.batch_per_song), '--val-songs', '1',
             '--seed', str(args.seed), '--log-every', '5',
             '--eval-every', str(args.iterations), '--snapshot-every', '0',
-            '--no-progress'])
+            '--no-progress', '--force'])
         scores[recipe] = report(out, data, args.data)
     print('\nsong accuracy: ' + ', '.join(
         '{} {}/{}'.format(r, *scores[r]) for r in args.recipes))

@@ -205,7 +205,7 @@ def test_resumed_run_equals_an_uninterrupted_one(demo_data, tmp_path):
                                    atol=1e-7, err_msg=key)
 
 
-def test_resume_refuses_other_classes(trained, demo_data, tmp_path):
+def test_resume_refuses_another_run(trained, demo_data, tmp_path):
     out, _ = trained
     music = tmp_path / 'music'
     os.makedirs(music)
@@ -216,13 +216,58 @@ def test_resume_refuses_other_classes(trained, demo_data, tmp_path):
     cmd[cmd.index('--music') + 1] = str(music)
     result = run(cmd)
     assert result.returncode != 0
-    assert 'labels.json was written for classes' in result.stderr
-    # another architecture: refused in one line, before loading anything
+    assert 'labels.json was written for another run: classes' in \
+        result.stderr
+    # another architecture, another split: refused in one line each
     other = run(train_cmd(demo_data, out, '--iterations', '13', '--resume',
                           '--head', 'pool'))
     assert other.returncode != 0 and 'Traceback' not in other.stderr
     assert "'head': 'flatten'" in other.stderr and \
         "'head': 'pool'" in other.stderr
+    split = run(train_cmd(demo_data, out, '--iterations', '13', '--resume',
+                          '--seed', '7'))
+    assert split.returncode != 0 and 'Traceback' not in split.stderr
+    assert 'val_songs' in split.stderr or 'train_songs' in split.stderr
+    assert 'classes' not in split.stderr.split('another run:')[1]
+
+
+def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
+                                                      tmp_path):
+    import shutil
+    out, _ = trained
+    before = (out / 'labels.json').read_bytes()
+    result = run(train_cmd(demo_data, out, '--iterations', '1'))
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith(
+        'train.py: {} holds another run (labels.json, snapshot_iter_'
+        .format(out))
+    assert '--resume' in result.stderr and '--force' in result.stderr
+    assert (out / 'labels.json').read_bytes() == before
+    # --force starts over there, removing the old run's snapshots; what an
+    # interrupted snapshot left is cleaned at the start
+    copy = tmp_path / 'copy'
+    shutil.copytree(out, copy)
+    os.makedirs(copy / 'tmpsnapshot_iter_40abc')
+    (copy / 'tmpsnapshot_iter_40abc' / 'snapshot_iter_40').write_bytes(
+        b'half')
+    forced = run(train_cmd(demo_data, copy, '--iterations', '1', '--force',
+                           '--snapshot-every', '0'))
+    assert forced.returncode == 0, forced.stderr
+    assert 'removed {}'.format(copy / 'tmpsnapshot_iter_40abc') in \
+        forced.stdout
+    assert not [f for f in os.listdir(copy) if 'snapshot' in f]
+    # --resume where there is no snapshot says it starts from scratch
+    fresh = run(train_cmd(demo_data, tmp_path / 'fresh', '--iterations', '1',
+                          '--resume', '--snapshot-every', '0'))
+    assert fresh.returncode == 0, fresh.stderr
+    assert 'no snapshot in {}; starting from scratch'.format(
+        tmp_path / 'fresh') in fresh.stdout
+    # --out naming a file
+    (tmp_path / 'file').write_text('x')
+    bad = run(train_cmd(demo_data, tmp_path / 'file', '--iterations', '1'))
+    assert bad.returncode != 0
+    assert bad.stderr.strip() == 'train.py: --out {}: not a folder'.format(
+        tmp_path / 'file')
 
 
 def test_default_batches_are_the_originals(demo_data, tmp_path):
