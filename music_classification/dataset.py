@@ -83,12 +83,22 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
 
     @property
     def rng(self):
-        """The generator of the augmentation (one stream per process)."""
+        """The generator of the augmentation (one stream per process).
+
+        A worker of a ``MultiprocessIterator`` starts with a copy of the
+        parent's generator; it gets a stream of its own, spawned from the
+        run's seed (the generator's ``SeedSequence``) and the worker's
+        number in its pool, not from its process id, so that the same seed
+        gives the same streams in every run. (Which worker reads which
+        window is still up to the pool.)
+        """
         if os.getpid() != self._rng_pid:
-            # A worker of a MultiprocessIterator starts with a copy of the
-            # parent's generator: give it a stream of its own.
-            self._rng = np.random.default_rng(
-                [int(self._rng.integers(2 ** 63)), os.getpid()])
+            import multiprocessing
+            worker = tuple(multiprocessing.current_process()._identity) \
+                or (os.getpid(),)
+            seed = self._rng.bit_generator.seed_seq
+            self._rng = np.random.default_rng(np.random.SeedSequence(
+                seed.entropy, spawn_key=tuple(seed.spawn_key) + worker))
             self._rng_pid = os.getpid()
         return self._rng
 

@@ -329,3 +329,34 @@ def test_forked_workers_get_their_own_random_stream(other_dir):
         w.join()
     draws.append(int(ds.rng.integers(2 ** 62)))
     assert len(set(draws)) == 4
+
+
+WORKER_DRAWS = '''
+import multiprocessing, sys
+import numpy as np
+from music_classification import READ_DATASET2
+ds = READ_DATASET2(sys.argv[1], rng=int(sys.argv[2]))
+def draw(_):
+    ident = multiprocessing.current_process()._identity
+    return ident, int(ds.rng.integers(2 ** 62))
+with multiprocessing.get_context('fork').Pool(2) as pool:
+    pairs = pool.map(draw, range(2), chunksize=1)
+print(sorted({ident: d for ident, d in pairs}.items()))
+'''
+
+
+def test_worker_streams_come_from_the_seed_not_the_process_id(other_dir):
+    # The same seed gives every pool worker the same stream in every run
+    # (the process ids differ between runs); another seed, other streams.
+    import subprocess
+    import sys
+
+    def run(seed):
+        result = subprocess.run([sys.executable, '-c', WORKER_DRAWS,
+                                 other_dir, str(seed)], capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    first, again, other = run(3), run(3), run(4)
+    assert first == again
+    assert first != other
