@@ -18,10 +18,31 @@ import zipfile
 import chainer
 import numpy as np
 
-from music_classification.errors import ModelFileError
+from music_classification.errors import ModelFileError, ParameterError
 from music_classification.net import MUSIC_NET, build_model
 
 _HDF5_MAGIC = b'\x89HDF\r\n\x1a\n'
+
+
+def writable_folder(path, what='--out'):
+    """Create ``path`` if needed and check that files can be written in it.
+
+    Raises:
+        ParameterError: ``path`` is a file, cannot be created or is not
+            writable; the message names ``what`` and the path.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ParameterError('{} {}: not a folder'.format(what, path))
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.write-test-', dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ParameterError('{} {}: cannot write there ({})'.format(
+            what, path, e.strerror or e)) from None
+    return path
 
 
 def atomic_write(path, write, suffix=''):

@@ -34,7 +34,7 @@ from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import MusicClassificationError
 from music_classification.features import FeatureConfig
 from music_classification.net import MODELS, build_model
-from music_classification.serialization import save_model
+from music_classification.serialization import save_model, writable_folder
 
 #: The settings of each ``--recipe``. ``article``: the original's, as its
 #: code had them. ``improved``: the best configuration of this project's
@@ -268,8 +268,6 @@ def check_out_folder(args, rank, now):
     """
     import glob
     import shutil
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        sys.exit('train.py: --out {}: not a folder'.format(args.out))
     snapshots = sorted(glob.glob(os.path.join(args.out, 'snapshot_iter_*')))
     if rank == 0:
         for tmp in glob.glob(os.path.join(args.out, 'tmpsnapshot_iter_*')):
@@ -354,6 +352,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         config = feature_config(args)
+        writable_folder(args.out)  # before minutes of loading songs
     except MusicClassificationError as e:
         sys.exit('train.py: {}'.format(e))
     comm, rank, size, device = _communicator(args)

@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from music_classification import audio, collection, plotting  # NOQA: E402
 from music_classification import predict  # NOQA: E402
 from music_classification.errors import MusicClassificationError  # NOQA
-from music_classification.serialization import save_png  # NOQA: E402
+from music_classification.serialization import (  # NOQA: E402
+    save_png, writable_folder)
 
 
 def expand(paths):
@@ -143,6 +144,8 @@ def main(argv=None):
 
     try:
         model, names, config = collection.load_trained(args.model)
+        if args.artistgram:
+            writable_folder(args.artistgram, '--artistgram')
         device = chainer.get_device(args.device)
         model.to_device(device)
         device.use()

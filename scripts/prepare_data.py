@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
 from music_classification.errors import MusicClassificationError  # NOQA
 from music_classification.prepare import prepare_collection  # NOQA: E402
+from music_classification.serialization import writable_folder  # NOQA
 
 
 def main(argv=None):
@@ -37,11 +38,17 @@ def main(argv=None):
                         help='8: unsigned like the original; 16: signed')
     args = parser.parse_args(argv)
     try:
+        writable_folder(args.out)
         summary = prepare_collection(args.sources, args.out,
                                      group=args.group, bits=args.bits,
                                      other=args.other)
     except MusicClassificationError as e:
         sys.exit('prepare_data.py: {}'.format(e))
+    except KeyboardInterrupt:
+        # Every file is written under a temporary name and renamed: what is
+        # there is whole, and a rerun goes on from it.
+        sys.exit('prepare_data.py: interrupted; the files converted so far '
+                 'are complete, rerun to convert the rest')
     print('converted {converted}, already there {reused}, skipped {n}'.format(
         n=len(summary['skipped']), **summary))
 

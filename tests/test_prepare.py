@@ -99,3 +99,72 @@ def test_script(sources, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(
         'converted 3, already there 0, skipped 1')
+
+
+@pytest.mark.parametrize('script, flag', [
+    ('prepare_data.py', '--out'), ('train.py', '--out'),
+    ('predict_file.py', '--artistgram')])
+def test_an_unwritable_output_folder_is_one_line(sources, tmp_path, script,
+                                                 flag):
+    # A folder that cannot be made (under a file: even root cannot).
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    target = str(blocker / 'sub')
+    args = {'prepare_data.py': [str(sources), '--out', target],
+            'train.py': ['--music', str(sources), '--other', str(sources),
+                         '--out', target],
+            'predict_file.py': ['--model', str(tmp_path / 'nomodel'),
+                                str(sources), '--artistgram', target]}[script]
+    if script == 'predict_file.py':
+        # a model folder to get past loading it
+        from music_classification import MUSIC_NET, collection, save_model
+        from music_classification.features import FeatureConfig
+        save_model(MUSIC_NET(n_classes=2, input_shape=(64, 41)),
+                   tmp_path / 'nomodel' / 'model.npz')
+        collection.save_labels(tmp_path / 'nomodel' / 'labels.json',
+                               ['Other', 'a'], FeatureConfig(
+                                   n_mels=64, length=40, hop_length=1024))
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', script)] + args,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.strip() == \
+        '{}: {} {}: cannot write there (Not a directory)'.format(
+            script, flag, target)
+
+
+def test_ctrl_c_in_prepare_data_is_one_line(tmp_path):
+    import signal
+    import time
+    # Many songs (links to one 30 s file), so that the run is interrupted
+    # while converting.
+    song = tmp_path / 'song.flac'
+    soundfile.write(str(song), np.tile(tone(seconds=1.0, sr=44100), 30),
+                    44100)
+    for k in range(60):
+        folder = tmp_path / 'src' / 'Artist{}'.format(k % 3)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.symlink(song, folder / 'song{:02d}.flac'.format(k))
+    out = tmp_path / 'out'
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'prepare_data.py'),
+         str(tmp_path / 'src'), '--out', str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / 'music').exists() or not any(
+            files for _, _, files in os.walk(out / 'music')):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert stderr.strip().splitlines()[-1] == (
+        'prepare_data.py: interrupted; the files converted so far are '
+        'complete, rerun to convert the rest')
+    assert 'Traceback' not in stderr
+    # nothing half-written: every WAV there reads whole
+    for folder, _, files in os.walk(out / 'music'):
+        for name in files:
+            assert name.endswith('.wav'), name
+            assert soundfile.info(os.path.join(folder, name)).duration == \
+                pytest.approx(30.0, abs=0.01)
