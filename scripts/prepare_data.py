@@ -2,10 +2,14 @@
 """Convert a music collection into the training layout (16 kHz mono WAV).
 
 Reads WAV/FLAC/OGG/Opus/MP3 files of any rate and channel count, groups songs
-by their folder (--group folder) or ARTIST tag (--group tag), and writes
-OUT/music/<artist>/*.wav and OUT/other/*.wav as 8-bit unsigned (the
-original's format) or 16-bit PCM. Sources are never modified; a rerun skips
-what is already converted.
+by the first folder under each source folder (--group folder, the default:
+Artist/Album/track.flac is Artist's), their own folder (--group parent) or
+their ARTIST tag (--group tag), and writes OUT/music/<artist>/*.wav and
+OUT/other/*.wav as 8-bit unsigned (the original's format) or 16-bit PCM.
+Sources are never modified. The output mirrors the sources: a rerun
+converts what is new, reuses what is done and removes what no source makes
+any more (a song moved to another artist, or deleted); unreadable files are
+reported one line each and skipped.
 
     python scripts/prepare_data.py ~/Music/Artists --other ~/sounds --out data/mine
 """
@@ -30,9 +34,10 @@ def main(argv=None):
     parser.add_argument('--out', '-o', required=True, help='output folder')
     parser.add_argument('--other', action='append', default=[],
                         help='folder or file of non-music sounds (repeatable)')
-    parser.add_argument('--group', '-g', choices=['folder', 'tag'],
+    parser.add_argument('--group', '-g', choices=['folder', 'parent', 'tag'],
                         default='folder',
-                        help="artist = the file's folder name, or its "
+                        help='artist = the first folder under the source '
+                        "folder (default), the file's own folder, or its "
                         'ARTIST tag')
     parser.add_argument('--bits', '-b', type=int, choices=[8, 16], default=16,
                         help='8: unsigned like the original; 16: signed')
@@ -49,8 +54,8 @@ def main(argv=None):
         # there is whole, and a rerun goes on from it.
         sys.exit('prepare_data.py: interrupted; the files converted so far '
                  'are complete, rerun to convert the rest')
-    print('converted {converted}, already there {reused}, skipped {n}'.format(
-        n=len(summary['skipped']), **summary))
+    print('converted {converted}, already there {reused}, removed {removed}, '
+          'skipped {n}'.format(n=len(summary['skipped']), **summary))
 
 
 if __name__ == '__main__':

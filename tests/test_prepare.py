@@ -1,4 +1,5 @@
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -55,12 +56,13 @@ def test_groups_by_folder_and_converts(sources, tmp_path):
     assert summary['converted'] == 3
     assert list(summary['skipped']) == [str(sources / 'Bob' / 'broken.mp3')]
     assert any('broken.mp3' in line for line in lines)
-    assert sorted(os.listdir(out / 'music')) == ['Album', 'Bob']
-    (song,) = os.listdir(out / 'music' / 'Album')
-    info = soundfile.info(str(out / 'music' / 'Album' / song))
+    # the first folder under the source: Alice/Album/one.flac is Alice's
+    assert sorted(os.listdir(out / 'music')) == ['Alice', 'Bob']
+    (song,) = os.listdir(out / 'music' / 'Alice')
+    info = soundfile.info(str(out / 'music' / 'Alice' / song))
     assert (info.samplerate, info.channels, info.subtype) == \
         (16000, 1, 'PCM_16')
-    y, _ = load_audio(out / 'music' / 'Album' / song)
+    y, _ = load_audio(out / 'music' / 'Alice' / song)
     assert_allclose(np.sqrt(np.mean(y ** 2)), 0.5 / np.sqrt(2), rtol=0.02)
 
 
@@ -83,12 +85,13 @@ def test_group_by_tag_and_eight_bit(sources, tmp_path):
                                                 'Bob/two.ogg')] == \
         ['no ARTIST tag'] * 2
     assert 'cannot decode' in reasons[str(sources / 'Bob' / 'broken.mp3')]
-    prepare_collection([], str(out), bits=8, other=[str(sources / 'Bob')],
-                       log=lambda line: None)
     (song,) = os.listdir(out / 'music' / 'Carol')
     assert soundfile.info(str(out / 'music' / 'Carol' / song)).subtype == \
         'PCM_U8'
-    assert len(os.listdir(out / 'other')) == 2  # two.ogg and tagged.flac
+    others = tmp_path / 'others'
+    prepare_collection([], str(others), bits=8,
+                       other=[str(sources / 'Bob')], log=lambda line: None)
+    assert len(os.listdir(others / 'other')) == 2  # two.ogg, tagged.flac
 
 
 def test_script(sources, tmp_path):
@@ -98,7 +101,7 @@ def test_script(sources, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(
-        'converted 3, already there 0, skipped 1')
+        'converted 3, already there 0, removed 0, skipped 1')
 
 
 @pytest.mark.parametrize('script, flag', [
@@ -168,3 +171,97 @@ def test_ctrl_c_in_prepare_data_is_one_line(tmp_path):
             assert name.endswith('.wav'), name
             assert soundfile.info(os.path.join(folder, name)).duration == \
                 pytest.approx(30.0, abs=0.01)
+
+
+def quiet():
+    lines = []
+    return lines, lines.append
+
+
+def test_an_output_folder_inside_the_sources_is_never_read(sources):
+    out = sources / 'prepared'
+    for _ in range(3):
+        summary = prepare_collection([str(sources)], str(out),
+                                     log=lambda line: None)
+    assert summary['converted'] == 0 and summary['reused'] == 3
+    wavs = [f for _, _, files in os.walk(out) for f in files
+            if f.endswith('.wav')]
+    assert len(wavs) == 3
+
+
+def test_links_and_undecodable_names_are_skipped_one_line_each(sources,
+                                                                tmp_path):
+    bob = sources / 'Bob'
+    os.symlink(tmp_path / 'nowhere.wav', bob / 'dangling.wav')
+    os.symlink(bob / 'loop.wav', bob / 'loop.wav')
+    soundfile.write(str(bob / 'cafe.flac'), tone(seconds=0.5), 16000)
+    os.rename(os.fsencode(bob / 'cafe.flac'), os.path.join(
+        os.fsencode(bob), 'caf\xe9.flac'.encode('latin-1')))
+    lines, log = quiet()
+    summary = prepare_collection([str(sources)], str(tmp_path / 'out'),
+                                 log=log)
+    skipped = summary['skipped']
+    assert 'No such file' in skipped[str(bob / 'dangling.wav')]
+    assert 'symbolic links' in skipped[str(bob / 'loop.wav')]
+    assert summary['converted'] == 3  # the good files still convert
+    latin1, = [p for p in skipped if p.startswith(str(bob / 'caf'))]
+    assert latin1 == str(bob / 'caf\ufffd.flac')
+    assert 'not valid UTF-8' in skipped[latin1]
+    assert sum('dangling.wav' in line for line in lines) == 1
+    json.dumps(summary)  # printable: no surrogates left
+
+
+def test_rerun_mirrors_moved_and_deleted_songs(sources, tmp_path):
+    out = tmp_path / 'out'
+    prepare_collection([str(sources)], str(out), log=lambda line: None)
+    # a corrected label: two.ogg belongs to Alice; one.flac is deleted
+    os.rename(sources / 'Bob' / 'two.ogg', sources / 'Alice' / 'two.ogg')
+    os.remove(sources / 'Alice' / 'Album' / 'one.flac')
+    lines, log = quiet()
+    summary = prepare_collection([str(sources)], str(out), log=log)
+    assert (summary['converted'], summary['removed']) == (1, 2)
+    music = {a: sorted(os.listdir(out / 'music' / a))
+             for a in os.listdir(out / 'music')}
+    assert [f.split('-')[0] for f in music['Alice']] == ['two']
+    assert [f.split('-')[0] for f in music['Bob']] == ['tagged']
+    assert sum(line.startswith('removed music/') for line in lines) == 2
+    with open(out / 'prepared.json') as f:
+        assert len(json.load(f)) == 2
+    assert (sources / 'Alice' / 'two.ogg').exists()  # sources untouched
+
+
+def test_artist_album_track_and_unsafe_names(tmp_path):
+    src = tmp_path / 'src'
+    for artist in ('AC:DC', 'AC?DC', 'Blur'):
+        folder = src / artist / 'Greatest Hits'
+        folder.mkdir(parents=True)
+        soundfile.write(str(folder / 'track.flac'), tone(seconds=0.5), 16000)
+    lines, log = quiet()
+    prepare_collection([str(src)], str(tmp_path / 'out'), log=log)
+    folders = sorted(os.listdir(tmp_path / 'out' / 'music'))
+    assert len(folders) == 3 and folders[-1] == 'Blur'
+    assert all(f.startswith('AC_DC-') for f in folders[:2])
+    assert sum('makes the same folder name' in line for line in lines) == 2
+    # --group parent: the old behaviour, albums merge
+    prepare_collection([str(src)], str(tmp_path / 'by_parent'),
+                       group='parent', log=lambda line: None)
+    assert os.listdir(tmp_path / 'by_parent' / 'music') == ['Greatest Hits']
+
+
+def test_truncated_wav_warns_and_missing_source_is_skipped(tmp_path):
+    from conftest import write_wav_bytes
+    src = tmp_path / 'src' / 'Artist'
+    src.mkdir(parents=True)
+    full = write_wav_bytes(src / 'full.wav', np.zeros(12 * 16000), 16000, 16)
+    data = open(full, 'rb').read()
+    (src / 'cut.wav').write_bytes(data[:44 + 2 * 960])  # 0.06 s of 12 s
+    lines, log = quiet()
+    summary = prepare_collection([str(tmp_path / 'src'),
+                                  str(tmp_path / 'missing')],
+                                 str(tmp_path / 'out'), log=log)
+    assert summary['converted'] == 2
+    warning, = [line for line in lines if line.startswith('warning: ')]
+    assert 'cut.wav is truncated' in warning and '384000 bytes' in warning
+    assert '(0.06 s)' in warning
+    assert summary['skipped'] == {
+        str(tmp_path / 'missing'): 'no such file or folder'}
