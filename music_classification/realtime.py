@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import queue
+import threading
 
 import chainer
 import numpy as np
@@ -231,6 +232,42 @@ def quiet_stderr():
         os.close(devnull)
 
 
+class AudioQueue(object):
+    """A bounded queue of audio buffers that drops the oldest when full.
+
+    The audio callback puts; the recognizer gets. When the recognizer lags,
+    the oldest audio goes (counted in ``dropped_frames``), so that what it
+    hears stays at most ``max_buffers`` buffers behind the microphone.
+    """
+
+    def __init__(self, max_buffers):
+        if max_buffers < 1:
+            raise ParameterError('max_buffers must be at least 1')
+        self.max_buffers = int(max_buffers)
+        self.dropped_frames = 0
+        self._items = collections.deque()
+        self._ready = threading.Condition()
+
+    def put(self, data, frames):
+        with self._ready:
+            if len(self._items) >= self.max_buffers:
+                _, old = self._items.popleft()
+                self.dropped_frames += old
+            self._items.append((data, frames))
+            self._ready.notify()
+
+    def get(self, timeout=None):
+        """The oldest buffer; ``queue.Empty`` after ``timeout`` seconds."""
+        with self._ready:
+            if not self._items and not self._ready.wait_for(
+                    lambda: self._items, timeout):
+                raise queue.Empty
+            return self._items.popleft()[0]
+
+    def __len__(self):
+        return len(self._items)
+
+
 def pcm_to_float(data, bits):
     """PyAudio's signed PCM bytes (``paInt16`` or ``paInt8``) to [-1, 1).
 
@@ -266,11 +303,13 @@ class Microphone(object):
 
     ``overflows`` counts the callbacks PyAudio flagged with an input
     overflow (audio was lost); ``resampled`` tells whether the device runs
-    at another rate.
+    at another rate. At most ``max_lag`` seconds of audio wait to be read:
+    when the reader falls further behind, the oldest audio is dropped and
+    counted (``dropped_seconds``), so the recognizer stays close to live.
     """
 
     def __init__(self, device=None, rate=16000, chunk=1024, bits=16,
-                 device_rate=None):
+                 device_rate=None, max_lag=2.0):
         import pyaudio
         if bits not in (8, 16):
             raise ParameterError('bits must be 8 or 16, got {}'.format(bits))
@@ -278,7 +317,8 @@ class Microphone(object):
         self.format = pyaudio.paInt16 if bits == 16 else pyaudio.paInt8
         self._pa = open_pyaudio()
         self.overflows = 0
-        self._queue = queue.Queue()
+        # At most max_lag seconds of audio wait for the recognizer.
+        self._queue = AudioQueue(max(1, int(round(max_lag * rate / chunk))))
         self._pending = np.zeros(0, np.float32)
         try:
             self.device = find_input_device(self._pa, device)
@@ -316,8 +356,13 @@ class Microphone(object):
         import pyaudio
         if status & pyaudio.paInputOverflow:
             self.overflows += 1
-        self._queue.put(data)
+        self._queue.put(data, frame_count)
         return None, pyaudio.paContinue
+
+    @property
+    def dropped_seconds(self):
+        """Audio dropped because the recognizer fell behind, in seconds."""
+        return self._queue.dropped_frames / float(self.device_rate)
 
     def _to_float(self, data):
         return pcm_to_float(data, self.bits)

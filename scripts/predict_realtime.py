@@ -109,6 +109,9 @@ def main(argv=None):
                 print(realtime.plain_line(prediction), flush=True)
             else:
                 lines = realtime.render(prediction, class_names)
+                if mic.dropped_seconds:
+                    lines.append('behind the microphone: {:.1f} s of audio '
+                                 'dropped'.format(mic.dropped_seconds))
                 if shown:
                     sys.stdout.write('\x1b[{}F'.format(shown))
                 sys.stdout.write(''.join(line + '\x1b[K\n' for line in lines))
@@ -120,9 +123,10 @@ def main(argv=None):
         sys.exit('predict_realtime.py: {}'.format(e))
     finally:
         mic.close()
-        print('stopped after {:.1f} s of audio; input overflows: {}'.format(
-            recognizer.samples_heard / config.sr, mic.overflows),
-            file=sys.stderr)
+        print('stopped after {:.1f} s of audio; input overflows: {}; '
+              'dropped while behind: {:.1f} s'.format(
+                  recognizer.samples_heard / config.sr, mic.overflows,
+                  mic.dropped_seconds), file=sys.stderr)
 
 
 if __name__ == '__main__':

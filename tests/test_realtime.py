@@ -231,3 +231,17 @@ def test_list_devices_says_when_there_is_none(monkeypatch, capsys):
                                 'found (is a microphone connected, or '
                                 'PulseAudio running?)')
     assert pa.terminated and capsys.readouterr().out == ''
+
+
+def test_audio_queue_drops_the_oldest_and_counts_it():
+    import queue as queue_module
+    buffers = realtime.AudioQueue(max_buffers=3)
+    for k in range(5):
+        buffers.put(bytes([k]), frames=100)
+    assert len(buffers) == 3 and buffers.dropped_frames == 200
+    assert [buffers.get(timeout=0.1) for _ in range(3)] == [
+        b'\x02', b'\x03', b'\x04']
+    with pytest.raises(queue_module.Empty):
+        buffers.get(timeout=0.05)
+    with pytest.raises(ParameterError):
+        realtime.AudioQueue(0)

@@ -214,3 +214,17 @@ def test_ctrl_c_stops_cleanly(pulse, small_model):
     assert proc.returncode == 0, err
     assert 'Traceback' not in err
     assert 'stopped after' in err and 'input overflows: 0' in err
+
+
+def test_a_lagging_reader_drops_the_oldest_audio(pulse, demo_data):
+    # A reader that stalls for 2 s with at most 0.5 s buffered: the
+    # microphone drops the oldest ~1.5 s, counts it, and what is read next
+    # is recent audio, not 2 s old.
+    from music_classification.realtime import Microphone
+    with Microphone(rate=16000, chunk=1024, max_lag=0.5) as mic:
+        mic.read()  # the stream runs
+        time.sleep(2.0)
+        waiting = len(mic._queue)
+        dropped = mic.dropped_seconds
+    assert waiting <= 8  # 0.5 s of 1024-sample chunks
+    assert 1.0 < dropped < 2.0
