@@ -474,3 +474,20 @@ def test_predict_file_keeps_going_past_bad_files(trained, demo_data,
     assert [r['path'] for r in records] == bad + ['b/x.wav']
     assert all('error' in r for r in records[:-1])
     assert 'error' not in records[-1] and records[-1]['artist']
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--length', '0'], 'train.py: --length must be a positive integer, '
+                        'got 0'),
+    (['--length', '5'], "train.py: input shape (256, 11) is too small for "
+                        "music_net's convolutions (need at least 64 mel "
+                        "bands x 41 frames)"),
+])
+def test_a_window_too_short_is_one_line(demo_data, tmp_path, flags,
+                                        message):
+    cmd = train_cmd(demo_data, tmp_path / 'out', '--iterations', '1')
+    i = cmd.index('--length')
+    del cmd[i:i + 2]
+    result = run(cmd + flags)
+    assert result.returncode != 0
+    assert result.stderr.strip() == message
