@@ -20,11 +20,9 @@ command resumes an interrupted study.
     python benchmarks/wesnoth/run.py --minutes 4 --variants all
 """
 
-import argparse
 import collections
 import glob
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,8 +33,9 @@ import numpy as np  # NOQA: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..'))
+sys.path.insert(0, os.path.join(HERE, '..'))
 
-from music_classification import ablation  # NOQA: E402
+import real_music  # NOQA: E402
 from music_classification.prepare import (  # NOQA: E402
     artist_tag, prepare_collection)
 
@@ -89,25 +88,7 @@ def select_sounds(pkg, n=40):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work', default=os.path.join(HERE, 'work'),
-                        help='folder for packages, data and the runs')
-    parser.add_argument('--minutes', type=float, default=20.0,
-                        help='wall-clock training budget of every run')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
-                        help='seeds of the split, weights and batches')
-    parser.add_argument('--variants', nargs='+',
-                        default=['article', 'improved'],
-                        help='variants of music_classification.ablation '
-                        '("all" for every one)')
-    parser.add_argument('--val', type=float, default=0.34,
-                        help='fraction of each composer\'s tracks held out')
-    parser.add_argument('--keep-models', action='store_true',
-                        help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
-    args = parser.parse_args()
-    variants = list(ablation.VARIANTS) if args.variants == ['all'] \
-        else args.variants
-
+    args = real_music.parser(__doc__, os.path.join(HERE, 'work')).parse_args()
     pkg = fetch(args.work)
     tracks = select_tracks(pkg)
     sounds = select_sounds(pkg)
@@ -115,34 +96,10 @@ def main():
     t0 = time.perf_counter()
     prepare_collection([p for paths in tracks.values() for p in paths], data,
                        group='tag', other=sounds, log=print)
-    prep_seconds = time.perf_counter() - t0
-    music, other = os.path.join(data, 'music'), os.path.join(data, 'other')
-    print('composers: {}; "Other" sounds: {}'.format(
-        ', '.join('{} ({})'.format(c, len(t)) for c, t in tracks.items()),
-        len(sounds)), flush=True)
-
-    out = os.path.join(args.work, 'study-{:g}min'.format(args.minutes))
-    t0 = time.perf_counter()
-    results = ablation.run_study(music, other, out, variants=variants,
-                                 seeds=args.seeds, minutes=args.minutes,
-                                 val_songs=args.val,
-                                 keep_models=args.keep_models)
-    print()
-    print('machine: {} {}, {} CPUs; data preparation {:.0f} s; study {:.0f} s '
-          '(finished runs are reused)'.format(
-              platform.system(), platform.machine(), os.cpu_count(),
-              prep_seconds, time.perf_counter() - t0))
-    print('{} composers (chance {:.2f}); {:g} min per run; seeds {}'.format(
-        len(tracks), 1.0 / len(tracks), args.minutes,
-        ' '.join(map(str, args.seeds))))
-    print(ablation.markdown_table(results))
-    for r in results:
-        print('seed {} {}: clip {:.3f} song {:.3f} ({} songs, {} clips{})'
-              .format(r['seed'], r['variant'], r['clip_accuracy'],
-                      r['song_accuracy'], r['songs'], r['clips'],
-                      ', {} steps'.format(r['steps']) if 'steps' in r
-                      else ''))
-    print('wrote {}'.format(os.path.join(out, 'results.md')))
+    print('"Other" sounds: {}'.format(len(sounds)))
+    real_music.run_and_report(
+        args, os.path.join(data, 'music'), os.path.join(data, 'other'),
+        {c: len(t) for c, t in tracks.items()}, time.perf_counter() - t0)
 
 
 if __name__ == '__main__':

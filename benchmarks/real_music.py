@@ -1,0 +1,73 @@
+"""What the real-music benchmarks share: their flags and the study's report.
+
+``wesnoth/run.py`` and ``gamemusic/run.py`` each build a data set of named
+composers from Debian packages, then call :func:`run_and_report`.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..'))
+
+from music_classification import ablation  # NOQA: E402
+
+
+def parser(doc, work):
+    """The flags of a real-music benchmark."""
+    p = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n\n'.join(doc.split('\n\n')[1:]))
+    p.add_argument('--work', default=work,
+                   help='folder for packages, data and the runs')
+    p.add_argument('--minutes', type=float, default=20.0,
+                   help='wall-clock training budget of every run')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0],
+                   help='seeds of the split, weights and batches')
+    p.add_argument('--variants', nargs='+', default=['article', 'improved'],
+                   help='variants of music_classification.ablation ("all" '
+                   'for every one)')
+    p.add_argument('--val', type=float, default=0.34,
+                   help='fraction of each composer\'s tracks held out')
+    p.add_argument('--keep-models', action='store_true',
+                   help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
+    return p
+
+
+def run_and_report(args, music, other, composers, prep_seconds):
+    """Run (or resume) the study on ``music``/``other`` and print it.
+
+    Args:
+        composers (dict): composer -> number of tracks, for the report.
+    """
+    variants = list(ablation.VARIANTS) if args.variants == ['all'] \
+        else args.variants
+    print('composers: {}'.format(', '.join(
+        '{} ({})'.format(c, n) for c, n in composers.items())), flush=True)
+    out = os.path.join(args.work, 'study-{:g}min'.format(args.minutes))
+    t0 = time.perf_counter()
+    results = ablation.run_study(music, other, out, variants=variants,
+                                 seeds=args.seeds, minutes=args.minutes,
+                                 val_songs=args.val,
+                                 keep_models=args.keep_models)
+    print()
+    print('machine: {} {}, {} CPUs; data preparation {:.0f} s; study {:.0f} s '
+          '(finished runs are reused)'.format(
+              platform.system(), platform.machine(), os.cpu_count(),
+              prep_seconds, time.perf_counter() - t0))
+    print('{} composers (chance {:.2f}); {:g} min per run; seeds {}'.format(
+        len(composers), 1.0 / len(composers), args.minutes,
+        ' '.join(map(str, args.seeds))))
+    print(ablation.markdown_table(results))
+    for r in results:
+        print('seed {} {}: clip {:.3f} song {:.3f} ({} songs, {} clips{})'
+              .format(r['seed'], r['variant'], r['clip_accuracy'],
+                      r['song_accuracy'], r['songs'], r['clips'],
+                      ', {} steps'.format(r['steps']) if 'steps' in r
+                      else ''))
+    print('wrote {}'.format(os.path.join(out, 'results.md')))
+    return results
