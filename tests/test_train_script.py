@@ -56,11 +56,14 @@ def test_training_writes_everything(trained, demo_data):
             set(labels['train_songs'][artist])
 
 
-def test_loss_falls(trained):
+def test_loss_falls_by_a_margin(trained):
+    # 12 steps from a seeded run (dropout seeded per iteration): the loss
+    # falls from about 1.09 to about 0.93. An optimiser ten times slower,
+    # or one that does not update, stays within 0.05 of the start.
     log = read_log(trained[0])
     first = sum(e['main/loss'] for e in log[:3]) / 3
     last = sum(e['main/loss'] for e in log[-3:]) / 3
-    assert last < first
+    assert last < first - 0.08, (first, last)
 
 
 def test_evaluate_scores_the_held_out_songs(trained, demo_data):
