@@ -5,8 +5,10 @@ composers from Debian packages, then call :func:`run_and_report`.
 """
 
 import argparse
+import glob
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -14,6 +16,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..'))
 
 from music_classification import ablation  # NOQA: E402
+
+
+def download_and_unpack(packages, work):
+    """``apt-get download`` Debian ``packages`` and ``dpkg -x`` them.
+
+    Into ``work/debs`` and ``work/pkg`` (no root needed); what is already
+    downloaded is not fetched again. Returns ``work/pkg``.
+    """
+    pkg = os.path.join(work, 'pkg')
+    debs = os.path.join(work, 'debs')
+    os.makedirs(debs, exist_ok=True)
+    if len(glob.glob(os.path.join(debs, '*.deb'))) < len(packages):
+        print('downloading {} (about 300 MB)'.format(' '.join(packages)),
+              flush=True)
+        subprocess.run(['apt-get', 'download'] + list(packages), cwd=debs,
+                       check=True)
+    for deb in sorted(glob.glob(os.path.join(debs, '*.deb'))):
+        subprocess.run(['dpkg', '-x', deb, pkg], check=True)
+    return pkg
 
 
 def parser(doc, work):

@@ -218,9 +218,7 @@ def balanced_iterator(classes, batch_per_class=10, batches_per_epoch=100,
     Returns:
         chainer.dataset.Iterator: yields lists of ``(wave, label)``.
     """
-    for label, datasets in enumerate(classes):
-        if not datasets:
-            raise DatasetError('class {} has no examples'.format(label))
+    _check_classes(classes)
     sampler = BalancedOrderSampler(
         [sum(len(d) for d in datasets) for datasets in classes],
         batch_per_class, batches_per_epoch, seed)
@@ -243,14 +241,18 @@ def song_iterator(classes, per_song=10, other_per_batch=None,
     Returns:
         chainer.dataset.Iterator: yields lists of ``(wave, label)``.
     """
-    for label, datasets in enumerate(classes):
-        if not datasets:
-            raise DatasetError('class {} has no examples'.format(label))
+    _check_classes(classes)
     sampler = SongOrderSampler(
         [len(d) for d in classes[0]],
         [len(d) for datasets in classes[1:] for d in datasets], per_song,
         other_per_batch, batches_per_epoch, seed)
     return _iterator(classes, sampler, n_processes)
+
+
+def _check_classes(classes):
+    for label, datasets in enumerate(classes):
+        if not datasets:
+            raise DatasetError('class {} has no examples'.format(label))
 
 
 def _iterator(classes, sampler, n_processes):

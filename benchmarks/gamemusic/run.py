@@ -24,7 +24,6 @@ then runs as for Wesnoth (see benchmarks/real_music.py).
 import collections
 import glob
 import os
-import subprocess
 import sys
 import time
 import zipfile
@@ -59,16 +58,7 @@ def fetch(work):
     tracks = os.path.join(work, 'tracks')
     if os.path.isdir(tracks) and os.listdir(tracks):
         return tracks
-    debs = os.path.join(work, 'debs')
-    os.makedirs(debs, exist_ok=True)
-    if len(glob.glob(os.path.join(debs, '*.deb'))) < len(PACKAGES):
-        print('downloading {} (about 300 MB)'.format(' '.join(PACKAGES)),
-              flush=True)
-        subprocess.run(['apt-get', 'download'] + list(PACKAGES), cwd=debs,
-                       check=True)
-    pkg = os.path.join(work, 'pkg')
-    for deb in sorted(glob.glob(os.path.join(debs, '*.deb'))):
-        subprocess.run(['dpkg', '-x', deb, pkg], check=True)
+    pkg = real_music.download_and_unpack(list(PACKAGES), work)
     for name, archive in PACKAGES.items():
         with zipfile.ZipFile(os.path.join(pkg, archive)) as z:
             for member in z.namelist():

@@ -23,7 +23,6 @@ command resumes an interrupted study.
 import collections
 import glob
 import os
-import subprocess
 import sys
 import time
 
@@ -48,16 +47,7 @@ def fetch(work):
     pkg = os.path.join(work, 'pkg')
     if os.path.isdir(os.path.join(pkg, SOUNDS)):
         return pkg
-    debs = os.path.join(work, 'debs')
-    os.makedirs(debs, exist_ok=True)
-    if len(glob.glob(os.path.join(debs, '*.deb'))) < len(PACKAGES):
-        print('downloading {} (about 300 MB)'.format(' '.join(PACKAGES)),
-              flush=True)
-        subprocess.run(['apt-get', 'download'] + list(PACKAGES), cwd=debs,
-                       check=True)
-    for deb in sorted(glob.glob(os.path.join(debs, '*.deb'))):
-        subprocess.run(['dpkg', '-x', deb, pkg], check=True)
-    return pkg
+    return real_music.download_and_unpack(PACKAGES, work)
 
 
 def select_tracks(pkg, min_seconds=20.0, min_tracks=3, n_composers=5):
