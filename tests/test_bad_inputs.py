@@ -107,7 +107,8 @@ CASES = {
     'prepare bits': (ParameterError, 'bits must be 8 or 16, got 24',
                      lambda tmp: prepare.prepare_collection(
                          [str(tmp)], str(tmp / 'out'), bits=24)),
-    'prepare group': (ParameterError, "group must be 'folder' or 'tag'",
+    'prepare group': (ParameterError,
+                      "group must be 'folder', 'parent' or 'tag'",
                       lambda tmp: prepare.prepare_collection(
                           [str(tmp)], str(tmp / 'out'), group='album')),
     # realtime

@@ -332,13 +332,15 @@ def test_forked_workers_get_their_own_random_stream(other_dir):
 
 
 WORKER_DRAWS = '''
-import multiprocessing, sys
+import multiprocessing, sys, time
 import numpy as np
 from music_classification import READ_DATASET2
 ds = READ_DATASET2(sys.argv[1], rng=int(sys.argv[2]))
 def draw(_):
     ident = multiprocessing.current_process()._identity
-    return ident, int(ds.rng.integers(2 ** 62))
+    value = int(ds.rng.integers(2 ** 62))  # this worker's first draw
+    time.sleep(0.5)  # so that the other worker takes the other task
+    return ident, value
 with multiprocessing.get_context('fork').Pool(2) as pool:
     pairs = pool.map(draw, range(2), chunksize=1)
 print(sorted({ident: d for ident, d in pairs}.items()))
