@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""Train MUSIC_NET with the original recipe; see --help and the README.
+"""Train MUSIC_NET with the original recipe, or --recipe improved; see --help.
 
     python scripts/train.py --music data/demo/music --other data/demo/other \
         --out runs/x --device -1 --iterations 20
+    python scripts/train.py --recipe improved --music data/demo/music \
+        --other data/demo/other --out runs/y --iterations 200
 """
 
 import os
