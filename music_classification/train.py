@@ -369,13 +369,13 @@ def main(argv=None):
     except MusicClassificationError as e:
         sys.exit('train.py: {}'.format(e))
     labels_path = os.path.join(args.out, 'labels.json')
-    check_out_folder(args, rank, {
-        'classes': songs.class_names, 'features': config.to_dict(),
-        'model': _architecture(model.spec()),
-        'train_songs': {songs.class_names[k]: v
-                        for k, v in train_songs.items()},
-        'val_songs': {songs.class_names[k]: v
-                      for k, v in val_songs.items()}})
+    # The song split by artist name, as labels.json keeps it.
+    split = {part: {songs.class_names[k]: v for k, v in paths.items()}
+             for part, paths in (('train_songs', train_songs),
+                                 ('val_songs', val_songs))}
+    check_out_folder(args, rank, dict(
+        classes=songs.class_names, features=config.to_dict(),
+        model=_architecture(model.spec()), **split))
     if rank == 0:
         collection.save_labels(
             labels_path, songs.class_names, config, model=model.spec(),
@@ -386,9 +386,7 @@ def main(argv=None):
                         batch_per_song=args.batch_per_song,
                         batch_per_class=args.batch_per_class,
                         seed=args.seed),
-            train_songs={songs.class_names[k]: v
-                         for k, v in train_songs.items()},
-            val_songs={songs.class_names[k]: v for k, v in val_songs.items()})
+            **split)
 
     model.to_device(device)
     device.use()
