@@ -343,6 +343,29 @@ def _communicator(args):
     return comm, comm.rank, comm.size, device
 
 
+def on_every_rank(comm, func, *args, **kwargs):
+    """``func(*args, **kwargs)``; if it fails on one rank, exit on every rank.
+
+    A :class:`MusicClassificationError` or ``sys.exit`` exits with one
+    line. Under ChainerMN the ranks agree first (an ``allgather``, so it is
+    also a barrier): a rank that exited alone would leave the others
+    waiting for it forever in their first ``allreduce``.
+    """
+    error = None
+    try:
+        result = func(*args, **kwargs)
+    except MusicClassificationError as e:
+        result, error = None, 'train.py: {}'.format(e)
+    except SystemExit as e:
+        result, error = None, e.code if e.code is not None else 1
+    if comm is not None:
+        errors = [e for e in comm.mpi_comm.allgather(error) if e is not None]
+        error = error if error is not None else (errors or [None])[0]
+    if error is not None:
+        sys.exit(error)
+    return result
+
+
 def main(argv=None):
     """Run the training; ``argv`` as on the command line.
 
@@ -356,24 +379,19 @@ def main(argv=None):
     except MusicClassificationError as e:
         sys.exit('train.py: {}'.format(e))
     comm, rank, size, device = _communicator(args)
-    try:
-        songs, train_songs, val_songs, classes, val = build_datasets(
-            args, config, rank)
-    except MusicClassificationError as e:
-        sys.exit('train.py: {}'.format(e))
+    songs, train_songs, val_songs, classes, val = on_every_rank(
+        comm, build_datasets, args, config, rank)
     np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
-    try:
-        model = build_model(args.model, n_classes=len(songs.class_names),
-                            input_shape=config.input_shape,
-                            **model_options(args))
-    except MusicClassificationError as e:
-        sys.exit('train.py: {}'.format(e))
+    model = on_every_rank(
+        comm, build_model, args.model, n_classes=len(songs.class_names),
+        input_shape=config.input_shape, **model_options(args))
     labels_path = os.path.join(args.out, 'labels.json')
     # The song split by artist name, as labels.json keeps it.
     split = {part: {songs.class_names[k]: v for k, v in paths.items()}
              for part, paths in (('train_songs', train_songs),
                                  ('val_songs', val_songs))}
-    check_out_folder(args, rank, dict(
+    # Every rank checks the folder before rank 0 writes labels.json in it.
+    on_every_rank(comm, check_out_folder, args, rank, dict(
         classes=songs.class_names, features=config.to_dict(),
         model=_architecture(model.spec()), **split))
     if rank == 0:

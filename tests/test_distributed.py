@@ -71,19 +71,49 @@ def test_two_ranks_stay_identical_and_learn(mpiexec, demo_data, tmp_path):
         ['labels.json', 'log', 'model.npz']
 
 
+RANK_FAILS = """
+import sys, time
+import chainermn
+from music_classification.train import on_every_rank
+comm = chainermn.create_communicator('naive')
+
+def check(rank):
+    if rank == 1:
+        sys.exit('train.py: only rank 1 fails')
+    return 'ok'
+
+print('rank', comm.rank, on_every_rank(comm, check, comm.rank), flush=True)
+comm.mpi_comm.allreduce(1)  # rank 0 would wait here for ever
+"""
+
+
+def test_a_check_failing_on_one_rank_stops_every_rank(mpiexec, tmp_path):
+    # Rank 1 finding another run's labels.json (written by a faster rank 0)
+    # once left rank 0 waiting for it for ever.
+    script = tmp_path / 'rank_fails.py'
+    script.write_text(RANK_FAILS)
+    result = subprocess.run(mpiexec + [sys.executable, str(script)],
+                            capture_output=True, text=True, timeout=120,
+                            env=dict(environment(), PYTHONPATH=ROOT))
+    assert result.returncode != 0
+    assert 'rank 0 ok' not in result.stdout
+    assert result.stderr.count('train.py: only rank 1 fails') == 2
+
+
 def test_killed_run_resumes(mpiexec, demo_data, tmp_path):
     out = tmp_path / 'run'
     # with the original's per-song batches
     cmd = command(mpiexec, demo_data, out, '--iterations', '10',
                   '--snapshot-every', '2', '--eval-every', '100',
                   batch=('--batch-per-song', '2'))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=environment(),
-                            start_new_session=True)
+    with open(tmp_path / 'first.txt', 'w') as output:
+        proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT,
+                                env=environment(), start_new_session=True)
     deadline = time.time() + 300
     # Rank 0 writes the multi-node snapshot (a temporary name, then moved).
     while not (out / 'snapshot_iter_4.0').exists():
-        assert time.time() < deadline and proc.poll() is None
+        assert time.time() < deadline and proc.poll() is None, \
+            (tmp_path / 'first.txt').read_text()[-3000:]
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
