@@ -22,6 +22,7 @@ few frames of a window.
 import dataclasses
 import functools
 
+from chainer.backend import get_array_module
 import numpy as np
 
 from music_classification.errors import ParameterError
@@ -206,6 +207,26 @@ def _hann(n_fft):
     return window
 
 
+@functools.lru_cache(maxsize=16)
+def _mel_blocks(sr, n_fft, n_mels, fmin, fmax, width=64):
+    # librosa's bank is over 99 % zeros (each band touches a few FFT bins):
+    # the bins are split into blocks of ``width``, and in each block the
+    # bands with a non-zero weight there form one small dense matrix,
+    # ``(f0, f1, m0, m1, weights)`` with weights ``(f1 - f0, m1 - m0)``.
+    # 256 bands over 1025 bins: 18 k weights instead of 262 k.
+    basis = _mel_basis(sr, n_fft, n_mels, fmin, fmax)
+    blocks = []
+    for f0 in range(0, basis.shape[1], width):
+        part = basis[:, f0:f0 + width]
+        bands = np.flatnonzero(part.any(axis=1))
+        if bands.size:
+            m0, m1 = int(bands[0]), int(bands[-1]) + 1
+            weights = np.ascontiguousarray(part[m0:m1].T)
+            weights.flags.writeable = False
+            blocks.append((f0, f0 + part.shape[1], m0, m1, weights))
+    return tuple(blocks)
+
+
 def mel_filterbank(*, sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0,
                    fmax=None):
     """librosa's mel filter bank as a read-only matrix.
@@ -217,21 +238,12 @@ def mel_filterbank(*, sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0,
                       None if fmax is None else float(fmax))
 
 
-def _get_xp(y):
-    # NumPy or CuPy, as chainer.backend.get_array_module does, without
-    # importing Chainer here.
-    module = type(y).__module__
-    if module.startswith('cupy'):
-        import cupy
-        return cupy
-    return np
-
-
-def _rfft(frames, xp):
+def _rfft(frames, xp, workers=None):
     if xp is np:
         import scipy.fft
-        # scipy.fft keeps float32 in single precision (numpy.fft does not).
-        return scipy.fft.rfft(frames, axis=-1)
+        # scipy.fft keeps float32 in single precision (numpy.fft does not),
+        # and splits a batch of frames over ``workers`` threads.
+        return scipy.fft.rfft(frames, axis=-1, workers=workers)
     return xp.fft.rfft(frames, axis=-1)
 
 
@@ -253,7 +265,7 @@ def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None,
         device, with ``frames = 1 + n_samples // hop_length`` (or
         ``len(frames)``).
     """
-    xp = _get_xp(y)
+    xp = get_array_module(y)
     batch, n_samples = y.shape
     pad = n_fft // 2
     padded = xp.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
@@ -264,19 +276,25 @@ def power_spectrogram(*, y, n_fft=N_FFT, hop_length=HOP_LENGTH, frames=None,
         strides=(padded.strides[0], hop_length * item, item))
     if frames is not None:
         view = view[:, xp.asarray(frames)]
-    return _frame_power(view, xp)
+    return _frame_power(view, xp, workers=-1)
 
 
-def _frame_power(framed, xp):
+def _frame_power(framed, xp, workers=None):
     # (..., n_fft) samples -> (..., 1 + n_fft // 2) power, periodic Hann.
     windowed = framed * xp.asarray(_hann(framed.shape[-1]))
-    spec = _rfft(windowed, xp)  # complex64
-    return spec.real ** 2 + spec.imag ** 2
+    spec = _rfft(windowed, xp, workers)  # complex64
+    power = xp.square(spec.real)
+    power += xp.square(spec.imag)
+    return power
 
 
-def _mel(power, basis, xp):
-    # (b, frames, n_freq) @ (n_freq, n_mels) -> (b, n_mels, frames)
-    return xp.matmul(power, basis.T).transpose(0, 2, 1)
+def _mel(power, blocks, n_mels, xp):
+    # (b, frames, n_freq) -> (b, n_mels, frames): the bank's product, block
+    # by block (see _mel_blocks), on NumPy and CuPy alike.
+    out = xp.zeros(power.shape[:-1] + (n_mels,), dtype=np.float32)
+    for f0, f1, m0, m1, weights in blocks:
+        out[..., m0:m1] += xp.matmul(power[..., f0:f1], xp.asarray(weights))
+    return out.transpose(0, 2, 1)
 
 
 def compress(S, compression='log1p'):
@@ -288,7 +306,7 @@ def compress(S, compression='log1p'):
     nearly linear for the mel power of quiet bands (``S << 1``), decibels
     keep their detail.
     """
-    xp = _get_xp(S)
+    xp = get_array_module(S)
     if compression == 'log1p':
         xp.log1p(S, out=S)
     elif compression == 'sqrt':
@@ -311,7 +329,7 @@ def standardize(x, eps=1e-5):
         eps (float): added to the standard deviation (a silent window
             stays 0).
     """
-    xp = _get_xp(x)
+    xp = get_array_module(x)
     mean = x.mean(axis=(1, 2, 3), keepdims=True)
     std = x.std(axis=(1, 2, 3), keepdims=True)
     x -= mean
@@ -365,20 +383,20 @@ def log_melspectrogram(*, y, sr=SAMPLE_RATE, n_fft=N_FFT,
     """
     _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
                   pad_mode, normalize)
-    xp = _get_xp(y)
+    xp = get_array_module(y)
     _check_waveforms(y)
     if y.ndim == 1:
         y = y[None]  # (1, n_samples)
     y = y.astype(np.float32, copy=False)
-    basis = xp.asarray(mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels,
-                                      fmin=fmin, fmax=fmax))
+    blocks = _mel_blocks(sr, n_fft, n_mels, float(fmin),
+                         None if fmax is None else float(fmax))
     batch, n_samples = y.shape
     frames = n_frames(n_samples, hop_length)
     out = xp.empty((batch, n_mels, frames), dtype=np.float32)
     for start in range(0, batch, max_batch):
         power = power_spectrogram(y=y[start:start + max_batch], n_fft=n_fft,
                                   hop_length=hop_length, pad_mode=pad_mode)
-        out[start:start + max_batch] = _mel(power, basis, xp)
+        out[start:start + max_batch] = _mel(power, blocks, n_mels, xp)
     out = compress(out, compression)[:, None]  # (batch, 1, n_mels, frames)
     return standardize(out) if normalize == 'window' else out
 
@@ -441,7 +459,9 @@ class StreamingLogMel(object):
         c = self.config
         self._samples = np.zeros(c.window_samples, np.float32)  # ring
         self._start = 0  # ring index of the window's first sample
-        self._mel = np.zeros((c.n_mels, self.n_frames), np.float32)  # ring
+        # ring of compressed mel frames (those of silence to begin with)
+        self._mel = compress(np.zeros((c.n_mels, self.n_frames), np.float32),
+                             c.compression)
         self._first = 0  # ring index of frame 0
         self.frames_computed = 0
 
@@ -466,7 +486,9 @@ class StreamingLogMel(object):
                               np.float32(0))  # (frames, n_fft), zero padded
         power = _frame_power(framed, np)  # (frames, n_freq)
         ring = (self._first + frames) % self.n_frames
-        self._mel[:, ring] = self.basis @ power.T  # (n_mels, frames)
+        # (n_mels, frames), compressed once per frame, not per window
+        self._mel[:, ring] = compress(self.basis @ power.T,
+                                      self.config.compression)
         self.frames_computed += len(frames)
 
     def push(self, samples):
@@ -492,8 +514,9 @@ class StreamingLogMel(object):
         # that read the left padding.
         first_new = min(max(0, (L - m - self.half) // c.hop_length + 1),
                         self.n_frames - shift)
-        self._compute(np.union1d(np.arange(self.edge),
-                                 np.arange(first_new, self.n_frames)))
+        self._compute(np.concatenate([
+            np.arange(self.edge),
+            np.arange(max(first_new, self.edge), self.n_frames)]))
 
     def features(self):
         """The network input of the window: ``(1, 1, n_mels, frames)``.
@@ -502,6 +525,5 @@ class StreamingLogMel(object):
         """
         if self.config.representation == 'wave':
             return self.config(self.window)
-        mel = np.roll(self._mel, -self._first, axis=1)
-        x = compress(mel, self.config.compression)[None, None]
+        x = np.roll(self._mel, -self._first, axis=1)[None, None]
         return standardize(x) if self.config.normalize == 'window' else x

@@ -233,6 +233,26 @@ def test_streaming_equals_full_recomputation(rng, chunk, pad_mode):
                     rtol=1e-5, atol=2e-5)
 
 
+@PAD_MODES
+@pytest.mark.parametrize('compression, normalize', [
+    ('db', 'none'), ('db', 'window'), ('sqrt', 'none')])
+def test_streaming_equals_full_recomputation_compressed(
+        rng, pad_mode, compression, normalize):
+    # The ring keeps compressed frames: silence must start as the
+    # compression of zero power (-100 dB), not 0.
+    config = FeatureConfig(length=40, pad_mode=pad_mode,
+                           compression=compression, normalize=normalize)
+    stream = features.StreamingLogMel(config)
+    window = np.zeros(config.window_samples, np.float32)
+    y = (0.3 * rng.standard_normal(config.window_samples + 4096)
+         ).astype(np.float32)
+    for start in range(0, len(y), 1024):
+        stream.push(y[start:start + 1024])
+        window = np.concatenate([window[1024:], y[start:start + 1024]])
+        assert_allclose(stream.features(), config(window), rtol=1e-5,
+                        atol=1e-4)
+
+
 def test_streaming_work_per_chunk(rng):
     stream = features.StreamingLogMel()
     stream.push(np.zeros(1024, np.float32))
