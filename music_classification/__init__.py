@@ -13,32 +13,55 @@ artists. The original's names are kept:
 * :mod:`plotting`: figures from arrays (the article's mel spectrogram, the
   network input, augmentation, training curves, confusion, timelines).
 
-Importing the package reads no data file and changes no global state; where
-the ``[gpu]`` extra is installed it loads the CUDA libraries of NVIDIA's pip
-wheels first, so that Chainer finds CuPy (see :mod:`.cuda_libs`).
+Importing the package is light: it reads no data file, changes no global
+state and imports neither Chainer, CuPy, librosa nor matplotlib. The names
+below are loaded on first use (PEP 562). Where the ``[gpu]`` extra is
+installed, the CUDA libraries of NVIDIA's pip wheels are loaded just before
+CuPy is first imported (by Chainer, on its first import), so that Chainer
+finds CuPy (see :mod:`.cuda_libs`); on Python 3.12, which has no
+``numpy.distutils``, a stand-in lets Chainer 7.8.1 import (see
+:mod:`.stand_in`). Import the package before Chainer.
 """
 
+import importlib
+import importlib.util
+
 from music_classification import cuda_libs as _cuda_libs
+from music_classification import stand_in as _stand_in
 
-_cuda_libs.preload()
-
-
-from music_classification import plotting
-from music_classification.audio import load_audio, load_noise
-from music_classification.dataset import READ_DATASET, READ_DATASET2
-from music_classification.errors import (
-    AudioFileError, DatasetError, ModelFileError, MusicClassificationError,
-    ParameterError, SampleRateError)
-from music_classification.features import FeatureConfig, log_melspectrogram
-from music_classification.net import MUSIC_NET
-from music_classification.serialization import load_model, save_model
+_cuda_libs.preload_before_cupy()
+_stand_in.install()
 
 __version__ = '0.1.0'
 
-__all__ = [
-    'MUSIC_NET', 'READ_DATASET', 'READ_DATASET2', 'FeatureConfig',
-    'log_melspectrogram', 'load_audio', 'load_noise', 'load_model',
-    'save_model', 'MusicClassificationError', 'AudioFileError',
-    'SampleRateError', 'DatasetError', 'ModelFileError', 'ParameterError',
-    'plotting',
-]
+#: public name -> the module that defines it.
+_PUBLIC = {
+    'MUSIC_NET': 'net', 'READ_DATASET': 'dataset', 'READ_DATASET2': 'dataset',
+    'FeatureConfig': 'features', 'log_melspectrogram': 'features',
+    'load_audio': 'audio', 'load_noise': 'audio',
+    'load_model': 'serialization', 'save_model': 'serialization',
+    'MusicClassificationError': 'errors', 'AudioFileError': 'errors',
+    'SampleRateError': 'errors', 'DatasetError': 'errors',
+    'ModelFileError': 'errors', 'ParameterError': 'errors',
+}
+
+__all__ = list(_PUBLIC) + ['plotting']
+
+
+def __getattr__(name):
+    # The public names and the submodules, imported on first use.
+    if name in _PUBLIC:
+        module = importlib.import_module(__name__ + '.' + _PUBLIC[name])
+        value = getattr(module, name)
+    elif not name.startswith('_') and importlib.util.find_spec(
+            __name__ + '.' + name) is not None:
+        value = importlib.import_module(__name__ + '.' + name)
+    else:
+        raise AttributeError('module {!r} has no attribute {!r}'.format(
+            __name__, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

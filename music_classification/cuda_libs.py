@@ -6,10 +6,13 @@ libraries as pip wheels (``nvidia-cublas-cu12`` and friends, under
 the system's library path, and when it cannot load them ``import cupy``
 fails and Chainer silently reports ``cuda.available == False``.
 
-:func:`preload` loads them into the process (``RTLD_GLOBAL``) before Chainer
-imports CuPy, so that only an NVIDIA driver is needed. The package calls it
-on import; it does nothing where the wheels are not installed, where CuPy is
-already imported, or where ``MUSIC_CLASSIFICATION_PRELOAD_CUDA=0``.
+:func:`preload` loads them into the process (``RTLD_GLOBAL``) before
+Chainer imports CuPy, so that only an NVIDIA driver is needed. Importing
+the package loads nothing: it calls :func:`preload_before_cupy`, an import
+hook that runs :func:`preload` at the first ``import cupy`` (Chainer's,
+when Chainer is first imported). It does nothing where the wheels are not
+installed, where CuPy is already imported, or where
+``MUSIC_CLASSIFICATION_PRELOAD_CUDA=0``.
 """
 
 import ctypes
@@ -53,3 +56,29 @@ def preload():
             break
         pending = failed
     return loaded
+
+
+class _PreloadBeforeCupy(object):
+    """A ``sys.meta_path`` finder that preloads once, at ``import cupy``."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == 'cupy':
+            remove_hook()
+            preload()
+        return None  # the ordinary finders import the module
+
+
+def preload_before_cupy():
+    """Install the hook that calls :func:`preload` at the first ``import
+    cupy``; nothing is loaded now. Returns whether a hook was installed."""
+    if 'cupy' in sys.modules or any(isinstance(f, _PreloadBeforeCupy)
+                                    for f in sys.meta_path):
+        return False
+    sys.meta_path.insert(0, _PreloadBeforeCupy())
+    return True
+
+
+def remove_hook():
+    """Remove :func:`preload_before_cupy`'s hook, if installed."""
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not isinstance(f, _PreloadBeforeCupy)]

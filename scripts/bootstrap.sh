@@ -3,11 +3,13 @@
 #
 #   bash scripts/bootstrap.sh [--gpu] [--no-audio] [--no-mpi]
 #
-# Needs Python 3.11 (python3.11 or python3 on PATH, or PYTHON=/path/to/it).
+# Needs Python 3.11 or 3.12 (python3.11, python3.12 or python3 on PATH, or
+# PYTHON=/path/to/it; a .venv of another version is made again).
 # As root on Debian it apt-gets what is missing (portaudio19-dev, to build
 # PyAudio; openmpi-bin and libopenmpi-dev, for ChainerMN); as another user it
-# says what to install and carries on without the microphone or MPI extra. Safe to rerun: it only reinstalls when setup.py or the
-# options changed.
+# says what to install and carries on without the microphone or MPI extra.
+# Safe to rerun: it only reinstalls when setup.py, the options or the Python
+# version changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,18 +25,29 @@ done
 
 say() { echo "[bootstrap] $*" >&2; }
 
+# Chainer 7.8.1 runs on Python 3.11 and, with the package's stand-in for
+# numpy.distutils, 3.12; 3.13 needs NumPy 2, which Chainer 7 cannot import.
+version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+supported() { [ "$1" = 3.11 ] || [ "$1" = 3.12 ]; }
 python=${PYTHON:-}
-if [ -z "$python" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null && \
-       "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      python=$candidate; break
+if [ -n "$python" ]; then
+  version=$(version_of "$python") || { say "PYTHON=$python does not run"; exit 1; }
+  supported "$version" || {
+    say "PYTHON=$python is Python $version; Chainer 7.8.1 needs 3.11 or 3.12"
+    [ "${version%%.*}" -gt 3 ] || [ "${version#*.}" -lt 13 ] ||
+      say "(Python 3.13 and later need NumPy 2, which Chainer 7 cannot import)"
+    exit 1; }
+else
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null && supported "$(version_of "$candidate")"; then
+      python=$candidate; version=$(version_of "$candidate"); break
     fi
   done
 fi
 if [ -z "$python" ]; then
-  say "Python 3.11 is needed (Chainer 7.8.1 runs on 3.11); none found."
-  say "Install it (e.g. apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11."
+  say "Python 3.11 or 3.12 is needed (Chainer 7.8.1 runs on them; 3.13 needs"
+  say "NumPy 2, which Chainer 7 cannot import); none found. Install one (e.g."
+  say "apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.12."
   exit 1
 fi
 
@@ -58,14 +71,18 @@ if [[ ",$extras," == *,mpi,* ]] && ! command -v mpiexec >/dev/null; then
   apt_get mpi openmpi-bin libopenmpi-dev
 fi
 
+if [ -x .venv/bin/python ] && [ "$(version_of .venv/bin/python)" != "$version" ]; then
+  say "recreating .venv with $python (it had Python $(version_of .venv/bin/python))"
+  rm -rf .venv
+fi
 if ! [ -x .venv/bin/python ]; then
-  say "creating .venv with $python"
+  say "creating .venv with $python (Python $version)"
   "$python" -m venv .venv || {
-    say "'$python -m venv' failed: on Debian, apt-get install python3.11-venv"; exit 1; }
+    say "'$python -m venv' failed: on Debian, apt-get install python$version-venv"; exit 1; }
 fi
 
 stamp=.venv/.music_classification-installed
-want="$(sha256sum setup.py scripts/constraints.txt | sha256sum | cut -c1-16) $extras"
+want="$(sha256sum setup.py scripts/constraints.txt | sha256sum | cut -c1-16) $extras $version"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi

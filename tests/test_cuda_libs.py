@@ -45,3 +45,25 @@ def test_preload_can_be_turned_off(fake_wheels, monkeypatch):
 def test_nothing_to_do_after_cupy_is_imported(fake_wheels, monkeypatch):
     monkeypatch.setitem(sys.modules, 'cupy', object())
     assert cuda_libs.preload() == []
+
+
+def test_the_wheels_load_at_the_first_import_of_cupy(fake_wheels, tmp_path):
+    # A stand-in "cupy" that reports which libraries the process has
+    # loaded when it is imported: the hook must have run before it.
+    import subprocess
+    site = fake_wheels.parent
+    (site / 'cupy').mkdir()
+    (site / 'cupy' / '__init__.py').write_text(
+        'LOADED = "libfakeblas.so.12" in open("/proc/self/maps").read()\n')
+    code = ('import music_classification, sys\n'
+            'before = "libfakeblas.so.12" in open("/proc/self/maps").read()\n'
+            'import cupy\n'
+            'print(before, cupy.LOADED)')
+    env = dict(os.environ, PYTHONPATH=str(site))
+    result = subprocess.run([sys.executable, '-c', code], env=env,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ['False', 'True']
+    env['MUSIC_CLASSIFICATION_PRELOAD_CUDA'] = '0'
+    result = subprocess.run([sys.executable, '-c', code], env=env,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ['False', 'False']
