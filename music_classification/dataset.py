@@ -46,23 +46,18 @@ import chainer
 import numpy as np
 
 from music_classification import audio
-from music_classification import augment as augmentation
-from music_classification import features as _features
+from music_classification.augment import (
+    OTHER_VOLUME, SONG_VOLUME, add_noise, change_volume, fit_to_length)
+from music_classification.features import (
+    CHUNK, LENGTH, SAMPLE_RATE, FeatureConfig)
 from music_classification.errors import DatasetError
-
-
-def make_rng(rng):
-    """A ``numpy.random.Generator`` from a Generator, a seed or ``None``."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
 
 
 class _WindowDataset(chainer.dataset.DatasetMixin):
     """What READ_DATASET and READ_DATASET2 share: noise, features, batches."""
 
     #: (low, high) of the random volume.
-    volume_range = augmentation.SONG_VOLUME
+    volume_range = SONG_VOLUME
 
     def __init__(self, chunk, length, expected_fs, noise, rng, augment,
                  label, compression, noise_augment=True):
@@ -104,7 +99,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
 
     @rng.setter
     def rng(self, value):
-        self._rng = make_rng(value)
+        self._rng = np.random.default_rng(value)  # a Generator passes through
         self._rng_pid = os.getpid()
 
     def _load(self, path, resample):
@@ -124,15 +119,15 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
     @property
     def features(self):
         """The :class:`~music_classification.features.FeatureConfig` used."""
-        return _features.FeatureConfig(
+        return FeatureConfig(
             sr=self.sampling_rate, chunk=self.CHUNK, length=self.length,
             compression=self.compression)
 
     def _augment(self, data):
         if self.noise_augment:
-            data = augmentation.add_noise(data, self.noise, rng=self.rng)
+            data = add_noise(data, self.noise, rng=self.rng)
         low, high = self.volume_range
-        return augmentation.change_volume(data, rng=self.rng, low=low,
+        return change_volume(data, rng=self.rng, low=low,
                                           high=high)
 
     def get_one_wave(self, index):
@@ -209,8 +204,8 @@ class READ_DATASET(_WindowDataset):
     (with a warning), so it yields exactly one window.
     """
 
-    def __init__(self, wavfile, chunk=_features.CHUNK, length=_features.LENGTH,
-                 expected_fs=_features.SAMPLE_RATE, *, noise=None, stride=5,
+    def __init__(self, wavfile, chunk=CHUNK, length=LENGTH,
+                 expected_fs=SAMPLE_RATE, *, noise=None, stride=5,
                  rng=None, augment=True, label=None, compression='log1p',
                  resample=False, noise_augment=True):
         super(READ_DATASET, self).__init__(
@@ -229,7 +224,7 @@ class READ_DATASET(_WindowDataset):
                 'zero-padded at the end to one window'.format(
                     wavfile, len(all_data) / fs, self.window / fs),
                 stacklevel=2)
-            all_data = augmentation.fit_to_length(all_data, self.window)
+            all_data = fit_to_length(all_data, self.window)
         self.all_data = all_data
         self.stride = int(stride)
         # Window start offsets, in ascending order until shuffled.
@@ -282,10 +277,10 @@ class READ_DATASET2(_WindowDataset):
         names (list of str): ``files[i]``, or ``'<silence>'``.
     """
 
-    volume_range = augmentation.OTHER_VOLUME
+    volume_range = OTHER_VOLUME
 
-    def __init__(self, wavdir=None, chunk=_features.CHUNK,
-                 length=_features.LENGTH, expected_fs=_features.SAMPLE_RATE, *,
+    def __init__(self, wavdir=None, chunk=CHUNK,
+                 length=LENGTH, expected_fs=SAMPLE_RATE, *,
                  noise=None, rng=None, augment=True, label=0,
                  include_silence=True, compression='log1p', resample=False,
                  folder=None, noise_augment=True):
@@ -341,6 +336,6 @@ class READ_DATASET2(_WindowDataset):
 
     def get_one_wave(self, index):
         rng = self.rng if self.augment else None
-        data = augmentation.fit_to_length(self.sounds[index], self.window,
+        data = fit_to_length(self.sounds[index], self.window,
                                           rng=rng)
         return self._augment(data) if self.augment else data.copy()

@@ -14,7 +14,7 @@ figure is ``artist.axes.figure``.
 
 import numpy as np
 
-from music_classification import features as _features
+from music_classification.features import FeatureConfig
 
 
 def _axes(ax, figsize):
@@ -72,7 +72,7 @@ def plot_network_input(x, *, config=None, ax=None, title=None):
         matplotlib.collections.QuadMesh: the image.
     """
     import librosa.display
-    config = config or _features.FeatureConfig()
+    config = config or FeatureConfig()
     x = np.asarray(x).reshape(x.shape[-2:])
     ax = _axes(ax, (10, 4))
     image = librosa.display.specshow(

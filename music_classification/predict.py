@@ -3,7 +3,7 @@
 import chainer
 import numpy as np
 
-from music_classification import features as _features
+from music_classification.features import WINDOW_SAMPLES, FeatureConfig
 
 
 def window_starts(n_samples, window, hop):
@@ -14,7 +14,7 @@ def window_starts(n_samples, window, hop):
 
 
 def predict_windows(model, y, *, config=None, hop_seconds=5.0,
-                    clip_seconds=_features.WINDOW_SAMPLES / 16000.0,
+                    clip_seconds=WINDOW_SAMPLES / 16000.0,
                     batch_size=8):
     """Class probabilities of clips every ``hop_seconds`` over ``y``.
 
@@ -37,7 +37,7 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0,
         tuple: ``(starts, probs)``: clip starts in samples ``(n,)`` and
         probabilities ``(n, n_classes)`` as NumPy arrays.
     """
-    config = config or _features.FeatureConfig()
+    config = config or FeatureConfig()
     window = config.window_samples
     clip = max(window, int(round(clip_seconds * config.sr)))
     if len(y) < clip:
