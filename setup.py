@@ -2,7 +2,9 @@
 
 Chainer 7.8.1 ships only as a source distribution whose setup.py imports
 pkg_resources, and it imports pkg_resources and numpy.distutils at run time:
-build it with setuptools<81 and run it with setuptools<74 and numpy<2.
+build it with setuptools<81 and run it with setuptools<74 and numpy<2. On
+Python 3.12 NumPy 1.26 has no numpy.distutils: the package serves a
+stand-in (music_classification/stand_in.py); Python 3.13 needs NumPy 2.
 scripts/bootstrap.sh does all of that; see the README.
 """
 
@@ -35,7 +37,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['music_classification',
                                     'music_classification.*']),
-    python_requires='>=3.11,<3.12',
+    python_requires='>=3.11,<3.13',
     install_requires=[
         'chainer==7.8.1',
         'numpy>=1.26,<2',
@@ -60,8 +62,14 @@ setup(
         # regression baseline
         'bench': ['scikit-learn>=1.3'],
     },
+    entry_points={
+        'console_scripts': [
+            'music-classification = music_classification.cli:main',
+        ],
+    },
     classifiers=[
         'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
         'Topic :: Multimedia :: Sound/Audio :: Analysis',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],

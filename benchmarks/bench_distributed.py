@@ -18,7 +18,6 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..'))
 
 
 def worker(args):
@@ -26,10 +25,10 @@ def worker(args):
     import chainermn
     import numpy as np
     from music_classification import (MUSIC_NET, READ_DATASET, READ_DATASET2,
-                                      demo, training)
+                                      synthetic, training)
     comm = chainermn.create_communicator('naive')
-    data = demo.make_demo_dataset(args.data, n_artists=4, songs_per_artist=1,
-                                  song_seconds=20.0)
+    data = synthetic.make_demo_dataset(args.data, n_artists=4,
+                                       songs_per_artist=1, song_seconds=20.0)
     rng = np.random.default_rng(comm.rank)
     classes = [[READ_DATASET2(data.other_dir, rng=rng, label=0)]] + [
         [READ_DATASET(data.songs[a][0], rng=rng, label=k)]

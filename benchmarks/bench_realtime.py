@@ -16,16 +16,14 @@ buffering comes on top).
 import argparse
 import io
 import os
-import sys
 import time
 
 import chainer
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 
-from music_classification import MUSIC_NET, demo, realtime  # NOQA: E402
-from music_classification.features import (  # NOQA: E402
+from music_classification import MUSIC_NET, synthetic, realtime
+from music_classification.features import (
     FeatureConfig, StreamingLogMel, log_melspectrogram)
 
 
@@ -40,7 +38,7 @@ def main():
 
     config = FeatureConfig()
     sr, chunk = config.sr, config.chunk
-    y = demo.synthesize_song(demo.ARTISTS[2], seed=0,
+    y = synthetic.synthesize_song(synthetic.ARTISTS[2], seed=0,
                              seconds=args.seconds + 10.24)
     chunks = [y[i:i + chunk] for i in range(0, int(args.seconds * sr), chunk)]
     n = len(chunks)

@@ -12,19 +12,15 @@ each step spent on features is printed too.
 """
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 
 import chainer
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
-
-from music_classification import (  # NOQA: E402
-    MUSIC_NET, READ_DATASET, READ_DATASET2, FeatureConfig, demo)
-from music_classification import training  # NOQA: E402
+from music_classification import (
+    MUSIC_NET, READ_DATASET, READ_DATASET2, FeatureConfig, synthetic)
+from music_classification import training
 
 
 class PerClipConverter(object):
@@ -95,8 +91,9 @@ def main():
     args = parser.parse_args()
     device = chainer.get_device(args.device)
     with tempfile.TemporaryDirectory() as root:
-        data = demo.make_demo_dataset(root, n_artists=4, songs_per_artist=1,
-                                      song_seconds=20.0)
+        data = synthetic.make_demo_dataset(root, n_artists=4,
+                                           songs_per_artist=1,
+                                           song_seconds=20.0)
         rng = np.random.default_rng(0)
         classes = [[READ_DATASET2(data.other_dir, rng=rng, label=0)]] + [
             [READ_DATASET(data.songs[a][0], rng=rng, label=k)]

@@ -9,13 +9,9 @@ import glob
 import os
 import platform
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..'))
-
-from music_classification import ablation  # NOQA: E402
+from music_classification import ablation
 
 
 def download_and_unpack(packages, work):

@@ -1,30 +1,32 @@
 """The article's claims as a rerunnable ablation study.
 
-Each variant is a set of ``train.py`` flags (see :data:`VARIANTS`): the
-article's recipe, the article's own alternatives (waveform input, pooling,
-no ``log``, ``sqrt``, no noise), the single ingredients that lead from the
-article's net to a small modern CNN, the small CNN itself and the improved
-recipe. :func:`run_study` trains every variant on the same songs, with the
-same held-out songs and seeds and the same wall-clock budget per run, scores
-the held-out songs (clip and song accuracy) and an MFCC-statistics baseline
-on them, and writes ``results.md`` (a Markdown table) and ``results.png``
-(a bar chart with the spread over seeds). Each finished run leaves its
-``result.json``; a rerun skips what is done, so an interrupted study
-resumes where it stopped.
+Each variant is a set of ``music-classification train`` flags (see
+:data:`VARIANTS`): the article's recipe, the article's own alternatives
+(waveform input, pooling, no ``log``, ``sqrt``, no noise), the single
+ingredients that lead from the article's net to a small modern CNN, the
+small CNN itself and the improved recipe. :func:`run_study` trains every
+variant on the same songs, with the same held-out songs and seeds and the
+same wall-clock budget per run, scores the held-out songs (clip and song
+accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
+(a Markdown table) and ``results.png`` (a bar chart with the spread over
+seeds). Each finished run leaves its ``result.json``; a rerun skips what is
+done, so an interrupted study resumes where it stopped.
 """
 
-import collections as _collections
+import collections
 import json
 import os
 import time
 
 import numpy as np
 
-from music_classification import collection, evaluation, train
+from music_classification import collection, evaluation, training
+from music_classification.cli.train import parse_args
+from music_classification.features import FeatureConfig
 from music_classification.serialization import save_json, save_png
 
-#: Variant name -> (description, train.py flags).
-VARIANTS = _collections.OrderedDict([
+#: Variant name -> (description, music-classification train flags).
+VARIANTS = collections.OrderedDict([
     ('article', ("the article's recipe (MUSIC_NET, log(1+mel), noise)", [])),
     ('wave', ('raw waveform input (learned filter bank)',
               ['--model', 'wave'])),
@@ -45,7 +47,7 @@ VARIANTS = _collections.OrderedDict([
                    ['--model', 'small_cnn', '--n-mels', '128', '--length',
                     '48', '--lr', '1e-3', '--batch-per-class', '8',
                     '--other-per-batch', '8'])),
-    ('improved', ('the improved recipe (train.py --recipe improved)',
+    ('improved', ('the improved recipe (train --recipe improved)',
                   ['--recipe', 'improved'])),
 ])
 
@@ -76,7 +78,7 @@ def run_variant(name, music, other, out, *, seed, minutes=None,
     if minutes is not None:
         argv += ['--time-budget', str(minutes)]
     start = time.perf_counter()
-    steps = train.main(argv)
+    steps = training.run_training(parse_args(argv))
     seconds = time.perf_counter() - start
     model, names, config = collection.load_trained(out)
     info, _ = collection.load_labels(os.path.join(out, 'labels.json'))
@@ -168,7 +170,7 @@ def run_baseline(music, other, out, *, seed, val_songs=0.34):
     songs = collection.scan_collection(music, other)
     train_songs, held_out = collection.split_songs(songs.songs, val_songs,
                                                    seed=seed)
-    result = mfcc_baseline(train_songs, held_out, train.FeatureConfig(),
+    result = mfcc_baseline(train_songs, held_out, FeatureConfig(),
                            seed=seed)
     save_json(result_path, result)
     return result
@@ -209,7 +211,7 @@ def run_study(music, other, out, *, variants=None, seeds=(0,), minutes=None,
 
 def summarise(results):
     """Per variant (in study order): mean and spread over seeds."""
-    by_variant = _collections.OrderedDict()
+    by_variant = collections.OrderedDict()
     for r in results:
         by_variant.setdefault(r['variant'], []).append(r)
     rows = []

@@ -371,8 +371,8 @@ class SMALL_CNN(_ConvClassifier):
                 'dropout_ratio': self.dropout_ratio}
 
 
-#: The variants by name, as ``train.py --model`` and ``labels.json`` name
-#: them; ``music_net_pool`` is MUSIC_NET with pooling.
+#: The variants by name, as ``music-classification train --model`` and
+#: ``labels.json`` name them; ``music_net_pool`` is MUSIC_NET with pooling.
 MODELS = {'music_net': MUSIC_NET, 'music_net_pool': MUSIC_NET,
           'wave': WAVE_NET, 'small_cnn': SMALL_CNN}
 

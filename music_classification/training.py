@@ -18,13 +18,32 @@
 * :func:`make_optimizer`: Adam(alpha=1e-4) with WeightDecay(1e-4).
 * :func:`loss_with_report`: the loss function for ``StandardUpdater``; it
   reports ``loss`` and ``accuracy`` for ``LogReport``.
+
+The whole run of ``music-classification train`` is :func:`run_training`,
+in named steps: :data:`RECIPES` (the flags' defaults), :func:`build_datasets`
+(the song split, one ``READ_DATASET`` per training song), the out folder's
+checks (:func:`check_out_folder`, on every rank under ChainerMN:
+:func:`on_every_rank`), then :func:`build_trainer`, :func:`add_evaluator`,
+:func:`add_snapshots` and :func:`add_reports`.
 """
 
+import functools
+import glob
+import hashlib
+import os
+import shutil
+
 import chainer
+from chainer.training import extensions
 import numpy as np
 
-from music_classification import features as _features
-from music_classification.errors import DatasetError
+from music_classification import collection
+from music_classification.dataset import READ_DATASET, READ_DATASET2
+from music_classification.errors import (
+    DatasetError, MusicClassificationError, ParameterError)
+from music_classification.features import FeatureConfig
+from music_classification.net import build_model
+from music_classification.serialization import save_model, writable_folder
 
 
 class BalancedOrderSampler(chainer.iterators.OrderSampler):
@@ -35,9 +54,9 @@ class BalancedOrderSampler(chainer.iterators.OrderSampler):
     ``batch_size = sum(batch_per_class)`` consecutive positions of the order
     hold ``batch_per_class[c]`` examples of class ``c``, drawn uniformly (with
     replacement) among that class's examples, whatever song they come from
-    (``train.py --batch-per-class``; the original's batches are
-    :class:`SongOrderSampler`'s). An epoch is ``batches_per_epoch``
-    batches.
+    (``music-classification train --batch-per-class``; the original's
+    batches are :class:`SongOrderSampler`'s). An epoch is
+    ``batches_per_epoch`` batches.
 
     The order of epoch ``e`` depends only on ``(seed, e)``, so an iterator
     restored from a snapshot (:func:`balanced_iterator`) re-derives it, and
@@ -277,7 +296,7 @@ class FeatureConverter(object):
     """
 
     def __init__(self, config=None, spec_augment=False, rng=None):
-        self.config = config or _features.FeatureConfig()
+        self.config = config or FeatureConfig()
         self.spec_augment = bool(spec_augment)
         self.rng = np.random.default_rng(rng)
 
@@ -399,3 +418,360 @@ def loss_with_report(model):
         chainer.report({'loss': loss, 'accuracy': accuracy}, model)
         return loss
     return lossfun
+
+
+# The run of ``music-classification train``, in named steps.
+
+#: The settings of each ``--recipe``. ``article``: the original's, as its
+#: code had them. ``improved``: the best configuration of this project's
+#: ablation study on real music (README, "Does it work on real music?").
+RECIPES = {
+    'article': dict(model='music_net', n_mels=256, length=160,
+                    compression='log1p', normalize='none', spec_augment=False,
+                    lr=1e-4, weight_decay=1e-4, batch_per_song=10,
+                    batch_per_class=None, other_per_batch=None),
+    'improved': dict(model='small_cnn', n_mels=128, length=48,
+                     compression='db', normalize='window',
+                     spec_augment=True, lr=1e-3, weight_decay=1e-4,
+                     batch_per_song=None, batch_per_class=8,
+                     other_per_batch=8),
+}
+
+
+
+def feature_config(args):
+    """The :class:`FeatureConfig` of the run's flags."""
+    return FeatureConfig(
+        length=args.length, n_mels=args.n_mels, compression=args.compression,
+        normalize=args.normalize, pad_mode=args.pad_mode,
+        representation='wave' if args.model == 'wave' else 'mel')
+
+
+def model_options(args):
+    """Keyword arguments of :func:`~music_classification.net.build_model`.
+    """
+    if args.model == 'small_cnn':
+        options = {'width': args.width} if args.width else {}
+    else:
+        options = {'init': args.init}
+        for key in ('pooling', 'batchnorm', 'head'):
+            if getattr(args, key) is not None:
+                options[key] = getattr(args, key)
+    return options
+
+
+def build_datasets(args, config, rank=0):
+    songs = collection.scan_collection(args.music, args.other)
+    train_songs, val_songs = collection.split_songs(
+        songs.songs, args.val_songs, seed=args.seed)
+    # Every rank augments with streams of its own; the split is shared.
+    seeds = np.random.SeedSequence([args.seed, rank]).spawn(
+        1 + len(songs.songs))
+    common = dict(chunk=config.chunk, length=config.length,
+                  expected_fs=config.sr, noise=args.noise,
+                  compression=config.compression)
+    train_common = dict(common, noise_augment=not args.no_noise,
+                        augment=not args.no_augment)
+    classes = [[READ_DATASET2(args.other, rng=np.random.default_rng(seeds[0]),
+                              label=0, **train_common)]]
+    for label, paths in sorted(train_songs.items()):
+        rng = np.random.default_rng(seeds[label])
+        classes.append([READ_DATASET(p, stride=args.stride, rng=rng,
+                                     label=label, **train_common)
+                        for p in paths])
+    # Held-out windows every 5 s, clean (no augmentation).
+    val = [READ_DATASET(p, stride=5 * config.sr, augment=False, label=label,
+                        **common)
+           for label, paths in sorted(val_songs.items()) for p in paths]
+    return songs, train_songs, val_songs, classes, val
+
+
+#: The spec of a labels.json written before variants were saved.
+MUSIC_NET_SPEC = {'model': 'music_net', 'pooling': False, 'batchnorm': False,
+                  'head': 'flatten'}
+
+
+def _architecture(spec):
+    # What must match for a snapshot to load: not the initialisation or the
+    # dropout ratio.
+    return {k: v for k, v in spec.items()
+            if k not in ('init', 'dropout_ratio')}
+
+
+def check_out_folder(args, rank, now):
+    """Never overwrite another run; resume only the same run.
+
+    Removes what an interrupted snapshot write left (Chainer writes into a
+    ``tmpsnapshot_iter_*`` folder, then moves the file). Without --resume,
+    a folder holding another run's labels.json or snapshots is refused
+    unless --force (which removes its snapshots). With --resume, the
+    run's labels.json must match ``now`` (classes, features, architecture,
+    song split); each difference is named.
+
+    Raises:
+        ParameterError: the folder holds another run.
+    """
+    snapshots = sorted(glob.glob(os.path.join(args.out, 'snapshot_iter_*')))
+    if rank == 0:
+        for tmp in glob.glob(os.path.join(args.out, 'tmpsnapshot_iter_*')):
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+                print('removed {}, left by an interrupted snapshot'
+                      .format(tmp), flush=True)
+    labels_path = os.path.join(args.out, 'labels.json')
+    if not args.resume:
+        if (snapshots or os.path.exists(labels_path)) and not args.force:
+            raise ParameterError('{} holds another run ({}); continue it with '
+                     '--resume, start over with --force, or choose another '
+                     '--out'.format(args.out, ', '.join(
+                         os.path.basename(p) for p in
+                         ([labels_path] if os.path.exists(labels_path)
+                          else []) + snapshots)))
+        if rank == 0:
+            for path in snapshots:  # --force: a later --resume must not
+                os.remove(path)     # load the old run's state
+        return
+    if not snapshots:
+        print('--resume: no snapshot in {}; starting from scratch'
+              .format(args.out), flush=True)
+    if not os.path.exists(labels_path):
+        return
+    info, _ = collection.load_labels(labels_path)
+    then = {'classes': info['classes'], 'features': info['features'],
+            'model': _architecture(info.get('model', MUSIC_NET_SPEC)),
+            'train_songs': info.get('train_songs'),
+            'val_songs': info.get('val_songs')}
+    then['features'] = FeatureConfig.from_dict(then['features']).to_dict()
+    differ = [key for key in now if then[key] is not None
+              and then[key] != now[key]]
+    if differ:
+        raise ParameterError('--resume: {} was written for another run: {}'
+                 .format(labels_path, '; '.join(
+                     '{} {} there, {} now'.format(
+                         key, _short(then[key]), _short(now[key]))
+                     for key in differ)))
+
+
+def _short(value):
+    text = str(value)
+    return text if len(text) < 200 else text[:197] + '...'
+
+
+def make_iterator(args, classes, rank=0):
+    """The batches of --batch-per-song (the original's) or --batch-per-class.
+    """
+    seed, n_processes = (args.seed, rank), args.processes or None
+    if args.batch_per_class is None:
+        return song_iterator(
+            classes, per_song=args.batch_per_song,
+            other_per_batch=args.other_per_batch, seed=seed,
+            n_processes=n_processes)
+    n_other = args.other_per_batch or len(classes[0][0])
+    return balanced_iterator(
+        classes, batch_per_class=[n_other] + [args.batch_per_class] * (
+            len(classes) - 1), seed=seed, n_processes=n_processes)
+
+
+def communicator(args):
+    """``(comm, rank, size, device)`` for this process."""
+    if not args.distributed:
+        return None, 0, 1, chainer.get_device(args.device)
+    import chainermn
+    gpu = args.device not in ('-1', '@numpy')
+    name = args.communicator or ('pure_nccl' if gpu else 'naive')
+    comm = chainermn.create_communicator(name)
+    # One GPU per process on each machine.
+    device = chainer.get_device('@cupy:{}'.format(comm.intra_rank) if gpu
+                                else '@numpy')
+    return comm, comm.rank, comm.size, device
+
+
+def on_every_rank(comm, func, *args, **kwargs):
+    """``func(*args, **kwargs)``; if it fails on one rank, fail on every rank.
+
+    Under ChainerMN the ranks agree first (an ``allgather``, so it is also a
+    barrier): a rank that exited alone would leave the others waiting for it
+    for ever in their first ``allreduce``. Without ``comm`` it is just the
+    call.
+
+    Raises:
+        MusicClassificationError: ``func`` raised it on this rank or on
+            another (its message, on every rank).
+    """
+    error = None
+    try:
+        result = func(*args, **kwargs)
+    except MusicClassificationError as e:
+        result, error = None, e
+    if comm is not None:
+        messages = [m for m in comm.mpi_comm.allgather(
+            None if error is None else str(error)) if m is not None]
+        if messages and error is None:
+            error = MusicClassificationError(messages[0])
+    if error is not None:
+        raise error
+    return result
+
+
+def run_training(args):
+    """Train as ``music-classification train`` with parsed ``args``.
+
+    Writes ``args.out``: labels.json first, then the log, plots, snapshots
+    and, at the end, model.npz (rank 0 only under ChainerMN).
+
+    Returns:
+        int: the number of iterations done.
+
+    Raises:
+        MusicClassificationError: bad data or flags, or an ``--out`` that
+            holds another run (on every rank).
+    """
+    config = feature_config(args)
+    writable_folder(args.out)  # before minutes of loading songs
+    comm, rank, size, device = communicator(args)
+    songs, train_songs, val_songs, classes, val = on_every_rank(
+        comm, build_datasets, args, config, rank)
+    np.random.seed(args.seed)  # Chainer's initialisers draw from NumPy
+    model = on_every_rank(
+        comm, build_model, args.model, n_classes=len(songs.class_names),
+        input_shape=config.input_shape, **model_options(args))
+    # The song split by artist name, as labels.json keeps it.
+    split = {part: {songs.class_names[k]: v for k, v in paths.items()}
+             for part, paths in (('train_songs', train_songs),
+                                 ('val_songs', val_songs))}
+    # Every rank checks the folder before rank 0 writes labels.json in it.
+    on_every_rank(comm, check_out_folder, args, rank, dict(
+        classes=songs.class_names, features=config.to_dict(),
+        model=_architecture(model.spec()), **split))
+    if rank == 0:
+        save_run_labels(args, songs.class_names, config, model, split)
+
+    model.to_device(device)
+    device.use()
+    iterator = make_iterator(args, classes, rank)
+    trainer = build_trainer(args, model, iterator, config, device, comm,
+                            rank)
+    keys = ['iteration', 'main/loss', 'main/accuracy']
+    if val:
+        add_evaluator(trainer, args, model, val, config, device, comm)
+        keys += ['validation/main/loss', 'validation/main/accuracy']
+    if args.snapshot_every:
+        add_snapshots(trainer, args, comm)
+    if rank == 0:
+        add_reports(trainer, args, keys)
+        print('classes: {}; training songs: {}; held-out songs: {}; {} '
+              'windows per step{}'.format(
+                  ', '.join(songs.class_names),
+                  sum(len(v) for v in train_songs.values()),
+                  sum(len(v) for v in val_songs.values()),
+                  iterator.batch_size,
+                  '; {} ranks, {} windows per step in all'.format(
+                      size, size * iterator.batch_size) if comm else ''),
+              flush=True)
+    trainer.run()
+    if comm is not None:
+        print('rank {} of {}: parameter checksum {}'.format(
+            rank, size, parameter_checksum(model)), flush=True)
+    if rank == 0:
+        print('saved {}'.format(save_model(model, os.path.join(
+            args.out, 'model.npz'))), flush=True)
+    return trainer.updater.iteration
+
+
+def save_run_labels(args, class_names, config, model, split):
+    """labels.json: classes, features, architecture, recipe and split."""
+    collection.save_labels(
+        os.path.join(args.out, 'labels.json'), class_names, config,
+        model=model.spec(),
+        recipe=dict(recipe=args.recipe, lr=args.lr,
+                    weight_decay=args.weight_decay,
+                    spec_augment=args.spec_augment, noise=not args.no_noise,
+                    batch_per_song=args.batch_per_song,
+                    batch_per_class=args.batch_per_class, seed=args.seed),
+        **split)
+
+
+def build_trainer(args, model, iterator, config, device, comm, rank):
+    """Adam, the seeded updater and a Trainer that stops at --iterations or
+    --time-budget."""
+    optimizer = make_optimizer(model, alpha=args.lr,
+                               weight_decay=args.weight_decay, comm=comm)
+    converter = FeatureConverter(
+        config, spec_augment=args.spec_augment,
+        rng=np.random.default_rng([args.seed, rank, 2]))
+    updater = SeededUpdater(
+        iterator, optimizer, converter=converter, device=device,
+        loss_func=loss_with_report(model), seed=(args.seed, rank))
+    stop = (args.iterations, 'iteration') if args.time_budget is None else \
+        TimeBudgetTrigger(args.time_budget, args.iterations)
+    return chainer.training.Trainer(updater, stop, out=args.out)
+
+
+def add_evaluator(trainer, args, model, val, config, device, comm):
+    """Score the held-out windows every --eval-every iterations."""
+    val = chainer.datasets.ConcatenatedDataset(*val)
+    if comm is not None:
+        # Each rank scores a shard; the results are averaged.
+        import chainermn
+        val = chainermn.scatter_dataset(val, comm)
+    evaluator = extensions.Evaluator(
+        chainer.iterators.SerialIterator(val, 16, repeat=False,
+                                         shuffle=False),
+        model, converter=FeatureConverter(config), device=device,
+        eval_func=loss_with_report(model))
+    if comm is not None:
+        evaluator = chainermn.create_multi_node_evaluator(evaluator, comm)
+    # Loss and accuracy on the held-out songs' windows
+    trainer.extend(evaluator, trigger=(args.eval_every, 'iteration'))
+
+
+def add_snapshots(trainer, args, comm):
+    """Snapshots every --snapshot-every iterations; --resume loads one."""
+    # Snapshot of the whole trainer, uncompressed (1 GB compresses
+    # slowly); --resume loads the latest one
+    snapshot = extensions.snapshot(
+        filename='snapshot_iter_{.updater.iteration}', n_retains=1,
+        autoload=args.resume,
+        savefun=functools.partial(chainer.serializers.save_npz,
+                                  compression=False))
+    if comm is not None:
+        # Rank 0 writes it; at resume every rank gets rank 0's state
+        # (the weights are the same on all ranks, and each iterator
+        # re-derives its own windows from its seed and the epoch).
+        import chainermn
+        snapshot = chainermn.extensions.multi_node_snapshot(
+            comm, snapshot, [])
+    # Last of all extensions at its iteration, after the log is written,
+    # with Chainer's snapshot priority (-100): ChainerMN's wrapper would
+    # otherwise run at the default priority, before LogReport.
+    trainer.extend(snapshot, trigger=(args.snapshot_every, 'iteration'),
+                   priority=-100)
+
+
+def add_reports(trainer, args, keys):
+    """The log, its plots, the printed table and the progress bar."""
+    # Average the reported values every --log-every iterations into out/log
+    trainer.extend(extensions.LogReport(trigger=(args.log_every,
+                                                 'iteration')))
+    # Loss and accuracy curves as PNG
+    trainer.extend(extensions.PlotReport(
+        [k for k in keys if k.endswith('loss')], 'iteration',
+        trigger=(args.log_every, 'iteration'), file_name='loss.png'))
+    trainer.extend(extensions.PlotReport(
+        [k for k in keys if k.endswith('accuracy')], 'iteration',
+        trigger=(args.log_every, 'iteration'), file_name='accuracy.png'))
+    # Print the log as a table
+    trainer.extend(extensions.PrintReport(keys + ['elapsed_time']))
+    if not args.no_progress:
+        # Progress bar
+        trainer.extend(extensions.ProgressBar(update_interval=1))
+
+
+def parameter_checksum(model):
+    """SHA-256 of all parameters, in name order (equal on in-sync ranks)."""
+    h = hashlib.sha256()
+    for name, param in sorted(model.namedparams()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(chainer.backends.cuda.to_cpu(
+            param.array)).tobytes())
+    return h.hexdigest()[:16]

@@ -1,11 +1,22 @@
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 import pytest
 
 SR = 16000
+
+
+def cli(command):
+    """The argv start of ``music-classification <command>``: the console
+    entry point that the package installs next to this Python."""
+    entry = os.path.join(os.path.dirname(sys.executable),
+                         'music-classification')
+    assert os.path.exists(entry), 'the package is not installed (pip ' \
+        'install -e .): no {}'.format(entry)
+    return [entry, command]
 
 
 @pytest.fixture
@@ -62,7 +73,7 @@ def read_log(out):
 
 @pytest.fixture(scope='session')
 def demo_data(tmp_path_factory):
-    from music_classification import demo
-    return demo.make_demo_dataset(tmp_path_factory.mktemp('demo'), seed=3,
+    from music_classification import synthetic
+    return synthetic.make_demo_dataset(tmp_path_factory.mktemp('demo'), seed=3,
                                   n_artists=2, songs_per_artist=2,
                                   song_seconds=14.0)

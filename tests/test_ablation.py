@@ -1,20 +1,18 @@
-"""scripts/ablate.py: the study runs every variant, writes its table and
-chart, and resumes where it stopped."""
+"""music-classification ablate: the study runs every variant, writes its
+table and chart, and resumes where it stopped."""
 
 import json
 import os
 import subprocess
-import sys
 
 from music_classification import ablation
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import cli
 
 
 def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     out = tmp_path / 'study'
-    cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'ablate.py'),
-           '--quick', '--out', str(out)]
+    cmd = cli('ablate') + ['--quick', '--out', str(out)]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     table = (out / 'results.md').read_text()

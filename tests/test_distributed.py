@@ -15,9 +15,7 @@ import time
 
 import pytest
 
-from conftest import read_log
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import cli, read_log
 
 
 @pytest.fixture(scope='module')
@@ -33,7 +31,7 @@ def mpiexec():
 def command(mpiexec, demo_data, out, *extra,
             batch=('--batch-per-class', '2')):
     return mpiexec + [
-        sys.executable, os.path.join(ROOT, 'scripts', 'train.py'),
+        *cli('train'),
         '--distributed', '--music', demo_data.music_dir,
         '--other', demo_data.other_dir, '--noise', demo_data.noise_path,
         '--out', str(out), '--length', '40', *batch,
@@ -72,17 +70,22 @@ def test_two_ranks_stay_identical_and_learn(mpiexec, demo_data, tmp_path):
 
 
 RANK_FAILS = """
-import sys, time
 import chainermn
-from music_classification.train import on_every_rank
+from music_classification.cli import fail
+from music_classification.errors import (
+    MusicClassificationError, ParameterError)
+from music_classification.training import on_every_rank
 comm = chainermn.create_communicator('naive')
 
 def check(rank):
     if rank == 1:
-        sys.exit('train.py: only rank 1 fails')
+        raise ParameterError('only rank 1 fails')
     return 'ok'
 
-print('rank', comm.rank, on_every_rank(comm, check, comm.rank), flush=True)
+try:
+    print('rank', comm.rank, on_every_rank(comm, check, comm.rank), flush=True)
+except MusicClassificationError as e:  # as music-classification train does
+    fail("music-classification train", e)
 comm.mpi_comm.allreduce(1)  # rank 0 would wait here for ever
 """
 
@@ -94,10 +97,11 @@ def test_a_check_failing_on_one_rank_stops_every_rank(mpiexec, tmp_path):
     script.write_text(RANK_FAILS)
     result = subprocess.run(mpiexec + [sys.executable, str(script)],
                             capture_output=True, text=True, timeout=120,
-                            env=dict(environment(), PYTHONPATH=ROOT))
+                            env=environment())
     assert result.returncode != 0
     assert 'rank 0 ok' not in result.stdout
-    assert result.stderr.count('train.py: only rank 1 fails') == 2
+    assert result.stderr.count(
+        'music-classification train: only rank 1 fails') == 2
 
 
 def test_killed_run_resumes(mpiexec, demo_data, tmp_path):

@@ -2,7 +2,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 from numpy.testing import assert_allclose
@@ -12,9 +11,7 @@ import soundfile
 from music_classification import load_audio
 from music_classification.prepare import prepare_collection
 
-from conftest import tone
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import cli, tone
 
 
 def tree_digest(root):
@@ -96,7 +93,7 @@ def test_group_by_tag_and_eight_bit(sources, tmp_path):
 
 def test_script(sources, tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'prepare_data.py'),
+        [*cli('prepare'),
          str(sources), '--out', str(tmp_path / 'out')],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -104,21 +101,20 @@ def test_script(sources, tmp_path):
         'converted 3, already there 0, removed 0, skipped 1')
 
 
-@pytest.mark.parametrize('script, flag', [
-    ('prepare_data.py', '--out'), ('train.py', '--out'),
-    ('predict_file.py', '--artistgram')])
-def test_an_unwritable_output_folder_is_one_line(sources, tmp_path, script,
+@pytest.mark.parametrize('command, flag', [
+    ('prepare', '--out'), ('train', '--out'), ('predict', '--artistgram')])
+def test_an_unwritable_output_folder_is_one_line(sources, tmp_path, command,
                                                  flag):
     # A folder that cannot be made (under a file: even root cannot).
     blocker = tmp_path / 'file'
     blocker.write_text('x')
     target = str(blocker / 'sub')
-    args = {'prepare_data.py': [str(sources), '--out', target],
-            'train.py': ['--music', str(sources), '--other', str(sources),
-                         '--out', target],
-            'predict_file.py': ['--model', str(tmp_path / 'nomodel'),
-                                str(sources), '--artistgram', target]}[script]
-    if script == 'predict_file.py':
+    args = {'prepare': [str(sources), '--out', target],
+            'train': ['--music', str(sources), '--other', str(sources),
+                      '--out', target],
+            'predict': ['--model', str(tmp_path / 'nomodel'), str(sources),
+                        '--artistgram', target]}[command]
+    if command == 'predict':
         # a model folder to get past loading it
         from music_classification import MUSIC_NET, collection, save_model
         from music_classification.features import FeatureConfig
@@ -128,12 +124,12 @@ def test_an_unwritable_output_folder_is_one_line(sources, tmp_path, script,
                                ['Other', 'a'], FeatureConfig(
                                    n_mels=64, length=40, hop_length=1024))
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', script)] + args,
+        cli(command) + args,
         capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert result.stderr.strip() == \
-        '{}: {} {}: cannot write there (Not a directory)'.format(
-            script, flag, target)
+        'music-classification {}: {} {}: cannot write there (Not a ' \
+        'directory)'.format(command, flag, target)
 
 
 def test_ctrl_c_in_prepare_data_is_one_line(tmp_path):
@@ -150,7 +146,7 @@ def test_ctrl_c_in_prepare_data_is_one_line(tmp_path):
         os.symlink(song, folder / 'song{:02d}.flac'.format(k))
     out = tmp_path / 'out'
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'prepare_data.py'),
+        [*cli('prepare'),
          str(tmp_path / 'src'), '--out', str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -162,8 +158,8 @@ def test_ctrl_c_in_prepare_data_is_one_line(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert stderr.strip().splitlines()[-1] == (
-        'prepare_data.py: interrupted; the files converted so far are '
-        'complete, rerun to convert the rest')
+        'music-classification prepare: interrupted; the files converted so '
+        'far are complete, rerun to convert the rest')
     assert 'Traceback' not in stderr
     # nothing half-written: every WAV there reads whole
     for folder, _, files in os.walk(out / 'music'):

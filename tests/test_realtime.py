@@ -4,6 +4,8 @@ import numpy as np
 from numpy.testing import assert_allclose
 import pytest
 
+from conftest import cli
+
 from music_classification import MUSIC_NET, realtime
 from music_classification.errors import ParameterError
 from music_classification.features import FeatureConfig
@@ -189,9 +191,7 @@ def test_silence_threshold_is_minus_60_dbfs(db, state):
 
 def test_one_threshold_default_for_library_and_command_line():
     import inspect
-    import os
     import subprocess
-    import sys
     assert realtime.THRESHOLD == 0.5
     signature = inspect.signature(realtime.Recognizer)
     assert signature.parameters['threshold'].default == realtime.THRESHOLD
@@ -201,35 +201,25 @@ def test_one_threshold_default_for_library_and_command_line():
     rec = realtime.Recognizer(FixedModel([[0.1, 0.45, 0.45]]), NAMES,
                               CONFIG, every=0.032)
     assert rec.push(loud(512)).name == 'unknown'
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    help_text = subprocess.run(
-        [sys.executable, os.path.join(root, 'scripts', 'predict_realtime.py'),
-         '--help'], capture_output=True, text=True).stdout
+    help_text = subprocess.run(cli('listen') + ['--help'],
+                               capture_output=True, text=True).stdout
     assert '(default 0.5)' in ' '.join(help_text.split())
 
 
 def test_list_devices_says_when_there_is_none(monkeypatch, capsys):
     # A PyAudio-shaped object with no input (as on a machine without a
     # sound card or PulseAudio): one line on stderr, a non-zero exit.
-    import importlib.util
-    import os
-
     class NoInputs(Devices):
         def terminate(self):
             self.terminated = True
     pa = NoInputs([('hdmi', 0)])
     monkeypatch.setattr(realtime, 'open_pyaudio', lambda: pa)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        'predict_realtime', os.path.join(root, 'scripts',
-                                         'predict_realtime.py'))
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    from music_classification.cli import listen
     with pytest.raises(SystemExit) as exit_:
-        script.main(['--list-devices'])
-    assert exit_.value.code == ('predict_realtime.py: no audio input device '
-                                'found (is a microphone connected, or '
-                                'PulseAudio running?)')
+        listen.main(['--list-devices'])
+    assert exit_.value.code == (
+        'music-classification listen: no audio input device found (is a '
+        'microphone connected, or PulseAudio running?)')
     assert pa.terminated and capsys.readouterr().out == ''
 
 

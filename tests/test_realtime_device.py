@@ -10,12 +10,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
+
+from conftest import cli
 
 from music_classification import load_audio, log_melspectrogram
 
@@ -149,7 +150,7 @@ def test_microphone_hears_the_file(pulse, demo_data, device_rate):
 
 @pytest.fixture(scope='module')
 def small_model(demo_data, tmp_path_factory):
-    from music_classification import train
+    from music_classification.cli import train
     out = str(tmp_path_factory.mktemp('live-model'))
     train.main(['--music', demo_data.music_dir, '--other',
                 demo_data.other_dir, '--noise', demo_data.noise_path,
@@ -168,7 +169,7 @@ def test_recognizer_names_the_artist_live(pulse, small_model):
     y = load_audio(song)[0]
     window = 2.56  # --length 40
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'predict_realtime.py'),
+        [*cli('listen'),
          '--model', small_model, '--jsonl', '--every', '0.5',
          '--threshold', '0', '--duration', str(len(y) / 16000 + 8)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -204,7 +205,7 @@ def test_recognizer_names_the_artist_live(pulse, small_model):
 def test_ctrl_c_stops_cleanly(pulse, small_model):
     import signal
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'predict_realtime.py'),
+        [*cli('listen'),
          '--model', small_model, '--plain', '--every', '0.25'],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert 'listening on' in proc.stderr.readline()

@@ -1,22 +1,20 @@
-"""scripts/train.py and scripts/evaluate.py end to end, on the demo data."""
+"""music-classification train, evaluate and predict end to end, on the demo
+data."""
 
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import read_log
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import cli, read_log
 
 
 def train_cmd(demo_data, out, *extra):
     # 2.56 s windows (--length 40) keep fc4 small and the test fast.
-    return [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'),
+    return [*cli('train'),
             '--music', demo_data.music_dir, '--other', demo_data.other_dir,
             '--noise', demo_data.noise_path, '--out', str(out),
             '--length', '40', '--batch-per-class', '2',
@@ -71,7 +69,7 @@ def test_evaluate_scores_the_held_out_songs(trained, demo_data):
     with open(out / 'labels.json') as f:
         labels = json.load(f)
     held_out = sorted(p for v in labels['val_songs'].values() for p in v)
-    base = [sys.executable, os.path.join(ROOT, 'scripts', 'evaluate.py'),
+    base = [*cli('evaluate'),
             '--model', str(out)]
     # by default: the run's held-out songs, from labels.json
     result = run(base + ['--other', demo_data.other_dir])
@@ -98,8 +96,8 @@ def test_evaluate_scores_the_held_out_songs(trained, demo_data):
     warnings = [e for e in everything.stderr.splitlines()
                 if not e.startswith('[')]  # [n/total] progress lines
     assert warnings == [
-        'evaluate.py: warning: 2 of the songs scored were used in training: '
-        'their figures are training accuracy']
+        'music-classification evaluate: warning: 2 of the songs scored were '
+        'used in training: their figures are training accuracy']
     assert '[4/4] ' in everything.stderr
 
 
@@ -117,25 +115,24 @@ def test_evaluate_skips_bad_files_and_keeps_its_scores(trained, demo_data,
     shutil.copytree(out, model, ignore=shutil.ignore_patterns('snapshot*'))
     os.chmod(model, 0o555)  # a read-only model folder
     try:
-        result = run([sys.executable, os.path.join(
-            ROOT, 'scripts', 'evaluate.py'), '--model', str(model),
-            '--music', str(music), '--split', 'all'])
+        result = run(cli('evaluate') + [
+            '--model', str(model), '--music', str(music), '--split', 'all'])
     finally:
         os.chmod(model, 0o755)
     assert result.returncode != 0
     lines = result.stdout.strip().splitlines()
     assert lines[-1].endswith('songs=4 clips=4 skipped=1')
     errors = [e for e in result.stderr.splitlines() if not e.startswith('[')]
-    assert any(e.startswith('evaluate.py: skipped ') and 'broken.wav' in e
-               for e in errors)
+    assert any(e.startswith('music-classification evaluate: skipped ')
+               and 'broken.wav' in e for e in errors)
     if os.geteuid() != 0:  # root writes anywhere
-        assert errors[-1].startswith('evaluate.py: cannot write ')
-    missing = run([sys.executable, os.path.join(ROOT, 'scripts',
-                                                'evaluate.py'),
-                   '--model', str(out), '--music', str(tmp_path / 'nope')])
+        assert errors[-1].startswith(
+            'music-classification evaluate: cannot write ')
+    missing = run(cli('evaluate') + [
+        '--model', str(out), '--music', str(tmp_path / 'nope')])
     assert missing.returncode != 0
-    assert missing.stderr.strip() == 'evaluate.py: --music {}: no such ' \
-        'folder'.format(tmp_path / 'nope')
+    assert missing.stderr.strip() == 'music-classification evaluate: ' \
+        '--music {}: no such folder'.format(tmp_path / 'nope')
 
 
 def test_resume_after_kill(demo_data, tmp_path):
@@ -242,8 +239,8 @@ def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
     result = run(train_cmd(demo_data, out, '--iterations', '1'))
     assert result.returncode != 0
     assert result.stderr.strip().startswith(
-        'train.py: {} holds another run (labels.json, snapshot_iter_'
-        .format(out))
+        'music-classification train: {} holds another run (labels.json, '
+        'snapshot_iter_'.format(out))
     assert '--resume' in result.stderr and '--force' in result.stderr
     assert (out / 'labels.json').read_bytes() == before
     # --force starts over there, removing the old run's snapshots; what an
@@ -269,23 +266,25 @@ def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
     (tmp_path / 'file').write_text('x')
     bad = run(train_cmd(demo_data, tmp_path / 'file', '--iterations', '1'))
     assert bad.returncode != 0
-    assert bad.stderr.strip() == 'train.py: --out {}: not a folder'.format(
-        tmp_path / 'file')
+    assert bad.stderr.strip() == \
+        'music-classification train: --out {}: not a folder'.format(
+            tmp_path / 'file')
 
 
 def test_default_batches_are_the_originals(demo_data, tmp_path):
     # No batch flags: 10 windows of every training song, in the order of
     # its shuffled offsets, plus every "Other" sound (and the silence)
     # exactly once, as the original's train.py.
-    from music_classification import train
+    from music_classification import FeatureConfig, training
+    from music_classification.cli.train import parse_args
     import numpy as np
-    args = train.parse_args(['--music', demo_data.music_dir, '--other',
-                             demo_data.other_dir, '--out', str(tmp_path),
-                             '--noise', demo_data.noise_path])
+    args = parse_args(['--music', demo_data.music_dir, '--other',
+                       demo_data.other_dir, '--out', str(tmp_path),
+                       '--noise', demo_data.noise_path])
     assert (args.batch_per_song, args.batch_per_class) == (10, None)
-    config = train.FeatureConfig()
-    _, train_songs, _, classes, _ = train.build_datasets(args, config)
-    it = train.make_iterator(args, classes)
+    config = FeatureConfig()
+    _, train_songs, _, classes, _ = training.build_datasets(args, config)
+    it = training.make_iterator(args, classes)
     n_other = len(os.listdir(demo_data.other_dir)) + 1  # and the silence
     n_songs = sum(len(v) for v in train_songs.values())
     sizes = [len(d) for c in classes for d in c]
@@ -332,7 +331,8 @@ def test_batch_sizes_must_be_positive(demo_data, tmp_path, flags):
     result = run(cmd + flags)
     assert result.returncode != 0
     assert result.stderr.strip() == \
-        'train.py: {} must be a positive integer, got {}'.format(*flags)
+        'music-classification train: {} must be a positive integer, ' \
+        'got {}'.format(*flags)
     assert not os.path.exists(tmp_path / 'out')
 
 
@@ -390,9 +390,8 @@ def test_predict_file_and_folder(trained, demo_data, tmp_path):
     import csv
     import io
     out, _ = trained
-    script = os.path.join(ROOT, 'scripts', 'predict_file.py')
     song = demo_data.songs[demo_data.artists[0]][0]
-    base = [sys.executable, script, '--model', str(out)]
+    base = cli('predict') + ['--model', str(out)]
     result = run(base + [song, demo_data.other_dir, '--artistgram',
                          str(tmp_path / 'gram')])
     assert result.returncode == 0, result.stderr
@@ -444,7 +443,7 @@ def test_predict_file_keeps_going_past_bad_files(trained, demo_data,
     import io
     out, _ = trained
     good, bad = messy_folder(tmp_path / 'messy', demo_data)
-    base = [sys.executable, os.path.join(ROOT, 'scripts', 'predict_file.py'),
+    base = [*cli('predict'),
             '--model', str(out)]
     cwd = str(tmp_path / 'messy')
     result = run(base + ['a', 'bad', 'b', 'missing.wav', '--artistgram',
@@ -460,9 +459,10 @@ def test_predict_file_keeps_going_past_bad_files(trained, demo_data,
                          ('bad/empty.wav', ''), ('bad/garbage.flac', ''),
                          ('bad/nan.wav', 'NaN'), ('bad/notes.wav', ''),
                          ('missing.wav', 'no such file')):
-        assert any(line.startswith('predict_file.py: ' + path + ': ')
-                   and reason in line for line in errors), (path, errors)
-    assert errors[-1] == 'predict_file.py: 6 of 8 files failed'
+        assert any(line.startswith(
+            'music-classification predict: ' + path + ': ')
+            and reason in line for line in errors), (path, errors)
+    assert errors[-1] == 'music-classification predict: 6 of 8 files failed'
     assert len(errors) == 7 and 'Traceback' not in result.stderr
     # progress on stderr, one line per file
     assert '[8/8] missing.wav' in result.stderr
@@ -480,11 +480,11 @@ def test_predict_file_keeps_going_past_bad_files(trained, demo_data,
 
 
 @pytest.mark.parametrize('flags, message', [
-    (['--length', '0'], 'train.py: --length must be a positive integer, '
-                        'got 0'),
-    (['--length', '5'], "train.py: input shape (256, 11) is too small for "
-                        "music_net's convolutions (need at least 64 mel "
-                        "bands x 41 frames)"),
+    (['--length', '0'], 'music-classification train: --length must be a '
+                        'positive integer, got 0'),
+    (['--length', '5'], "music-classification train: input shape (256, 11) "
+                        "is too small for music_net's convolutions (need at "
+                        "least 64 mel bands x 41 frames)"),
 ])
 def test_a_window_too_short_is_one_line(demo_data, tmp_path, flags,
                                         message):

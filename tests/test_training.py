@@ -1,17 +1,16 @@
 import json
 import os
 import subprocess
-import sys
 
 import chainer
 import numpy as np
 from numpy.testing import assert_array_equal
 import pytest
 
+from conftest import cli
+
 from music_classification import READ_DATASET, READ_DATASET2, load_model
 from music_classification import training
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -185,7 +184,7 @@ def test_converter_makes_model_input(classes):
 def test_demo_script_trains_and_predicts(tmp_path):
     out = tmp_path / 'run'
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'demo.py'),
+        [*cli('demo'),
          '--data', str(tmp_path / 'data'), '--out', str(out),
          '--iterations', '5', '--artists', '2', '--batch-per-song', '1'],
         capture_output=True, text=True, timeout=600)
@@ -213,7 +212,7 @@ def test_demo_script_trains_and_predicts(tmp_path):
 @pytest.mark.parametrize('recipe, alpha', [('article', 1e-4),
                                            ('improved', 1e-3)])
 def test_optimizer_is_the_recipes_adam_with_weight_decay(recipe, alpha):
-    from music_classification import train
+    from music_classification.cli import train
     args = train.parse_args(['--music', '.', '--other', '.', '--recipe',
                              recipe])
     assert (args.lr, args.weight_decay) == (alpha, 1e-4)
@@ -232,7 +231,7 @@ def test_optimizer_is_the_recipes_adam_with_weight_decay(recipe, alpha):
 
 
 def test_explicit_flags_override_the_recipe():
-    from music_classification import train
+    from music_classification.cli import train
     args = train.parse_args(['--music', '.', '--other', '.', '--recipe',
                              'improved', '--lr', '5e-4', '--batch-per-song',
                              '3', '--compression', 'log1p'])

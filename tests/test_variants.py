@@ -1,4 +1,5 @@
-"""Every network variant trains with train.py and runs from its folder alone.
+"""Every network variant trains with music-classification train and runs
+from its folder alone.
 
 labels.json names the variant, its options and every feature parameter, so
 evaluate.py, predict_file.py and the realtime recognizer need no flags.
@@ -7,15 +8,15 @@ evaluate.py, predict_file.py and the realtime recognizer need no flags.
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 from numpy.testing import assert_allclose
 import pytest
 
-from music_classification import collection, load_audio, realtime, train
+from conftest import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from music_classification import collection, load_audio, realtime, training
+from music_classification.cli import train
 
 VARIANTS = {
     # name: train.py flags (short windows keep the test quick)
@@ -64,14 +65,14 @@ def test_labels_describe_the_variant(runs, name):
         assert labels['recipe']['spec_augment'] is True
     if name == 'improved':
         assert labels['recipe']['recipe'] == 'improved'
-        assert config == train.feature_config(train.parse_args(
+        assert config == training.feature_config(train.parse_args(
             ['--music', '.', '--other', '.', '--recipe', 'improved']))
 
 
 @pytest.mark.parametrize('name', list(VARIANTS))
 def test_evaluate_runs_every_variant_from_its_folder(runs, demo_data, name):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'evaluate.py'),
+        [*cli('evaluate'),
          '--model', runs[name], '--music', demo_data.music_dir, '--split',
          'all', '--json'],
         capture_output=True, text=True, timeout=600)

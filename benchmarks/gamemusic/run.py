@@ -18,24 +18,21 @@ Packages are fetched with ``apt-get download`` and unpacked with
 ``dpkg -x`` and Python's zipfile (no root needed), into --work. The study
 then runs as for Wesnoth (see benchmarks/real_music.py).
 
-    python benchmarks/gamemusic/run.py --minutes 20 --seeds 0 1
+    python -m benchmarks.gamemusic.run --minutes 20 --seeds 0 1
 """
 
 import collections
 import glob
 import os
-import sys
 import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..'))
-sys.path.insert(0, os.path.join(HERE, '..'))
 
-import real_music  # NOQA: E402
-from music_classification.prepare import (  # NOQA: E402
+from benchmarks import real_music
+from music_classification.prepare import (
     artist_tag, prepare_collection, safe_name)
-from wesnoth import run as wesnoth  # NOQA: E402
+from benchmarks.wesnoth import run as wesnoth
 
 PACKAGES = {'ufoai-music': 'usr/share/games/ufoai/base/0music.pk3',
             'nexuiz-music': 'usr/share/games/nexuiz/data/music.pk3'}

@@ -16,26 +16,23 @@ same songs: clip accuracy over 10.24 s clips every 5 s, song accuracy from
 the mean probability over a song's clips. Finished runs are kept; the same
 command resumes an interrupted study.
 
-    python benchmarks/wesnoth/run.py --minutes 20 --seeds 0 1
-    python benchmarks/wesnoth/run.py --minutes 4 --variants all
+    python -m benchmarks.wesnoth.run --minutes 20 --seeds 0 1
+    python -m benchmarks.wesnoth.run --minutes 4 --variants all
 """
 
 import collections
 import glob
 import os
-import sys
 import time
 
 import matplotlib
 matplotlib.use('Agg')  # the training's PlotReport PNGs
-import numpy as np  # NOQA: E402
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..'))
-sys.path.insert(0, os.path.join(HERE, '..'))
 
-import real_music  # NOQA: E402
-from music_classification.prepare import (  # NOQA: E402
+from benchmarks import real_music
+from music_classification.prepare import (
     artist_tag, prepare_collection)
 
 PACKAGES = ('wesnoth-1.16-music', 'wesnoth-1.16-data')

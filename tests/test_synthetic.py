@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from music_classification import demo, load_audio, log_melspectrogram
+from music_classification import synthetic, load_audio, log_melspectrogram
 from music_classification.errors import ParameterError
 
 
@@ -28,7 +28,7 @@ def test_layout(demo_data):
             assert sr == 16000 and len(y) == 14 * 16000
             assert 0.7 < np.abs(y).max() <= 0.81
     others = os.listdir(demo_data.other_dir)
-    assert len(others) == 2 * len(demo.OTHER_KINDS)
+    assert len(others) == 2 * len(synthetic.OTHER_KINDS)
     for name in others:
         y, _ = load_audio(os.path.join(demo_data.other_dir, name))
         assert 1.0 <= len(y) / 16000 <= 12.0
@@ -39,23 +39,24 @@ def test_layout(demo_data):
 
 def test_deterministic_and_idempotent(tmp_path):
     kwargs = dict(n_artists=2, songs_per_artist=1, song_seconds=3.0)
-    demo.make_demo_dataset(tmp_path / 'a', seed=5, **kwargs)
-    demo.make_demo_dataset(tmp_path / 'b', seed=5, **kwargs)
-    demo.make_demo_dataset(tmp_path / 'c', seed=6, **kwargs)
+    synthetic.make_demo_dataset(tmp_path / 'a', seed=5, **kwargs)
+    synthetic.make_demo_dataset(tmp_path / 'b', seed=5, **kwargs)
+    synthetic.make_demo_dataset(tmp_path / 'c', seed=6, **kwargs)
     assert digest(tmp_path / 'a') == digest(tmp_path / 'b')
     assert digest(tmp_path / 'a') != digest(tmp_path / 'c')
     first = os.path.getmtime(tmp_path / 'a' / 'manifest.json')
-    demo.make_demo_dataset(tmp_path / 'a', seed=5, **kwargs)  # reused
+    synthetic.make_demo_dataset(tmp_path / 'a', seed=5, **kwargs)  # reused
     assert os.path.getmtime(tmp_path / 'a' / 'manifest.json') == first
-    demo.make_demo_dataset(tmp_path / 'a', seed=6, **kwargs)  # rewritten
+    synthetic.make_demo_dataset(tmp_path / 'a', seed=6, **kwargs)  # rewritten
     assert digest(tmp_path / 'a') == digest(tmp_path / 'c')
     with open(tmp_path / 'a' / 'manifest.json') as f:
         assert json.load(f)['seed'] == 6
 
 
 def test_eight_bit_like_the_original(tmp_path):
-    data = demo.make_demo_dataset(tmp_path, n_artists=2, songs_per_artist=1,
-                                  song_seconds=2.0, subtype='PCM_U8')
+    data = synthetic.make_demo_dataset(tmp_path, n_artists=2,
+                                       songs_per_artist=1, song_seconds=2.0,
+                                       subtype='PCM_U8')
     import soundfile
     assert soundfile.info(data.songs[data.artists[0]][0]).subtype == 'PCM_U8'
 
@@ -64,7 +65,7 @@ def test_artists_have_recognisable_styles(tmp_path):
     # Leave-one-out nearest centroid on each song's per-band mean and spread
     # of the log-mel spectrogram: far above chance (3 of 15), so an artist
     # is a style, not a coin toss.
-    data = demo.make_demo_dataset(tmp_path, seed=1, n_artists=5,
+    data = synthetic.make_demo_dataset(tmp_path, seed=1, n_artists=5,
                                   songs_per_artist=3, song_seconds=11.0)
     profiles = {}
     for artist, paths in data.songs.items():
@@ -85,9 +86,9 @@ def test_artists_have_recognisable_styles(tmp_path):
 
 
 def test_songs_of_one_artist_differ():
-    style = demo.ARTISTS[0]
-    a = demo.synthesize_song(style, seed=1, seconds=5.0)
-    b = demo.synthesize_song(style, seed=2, seconds=5.0)
+    style = synthetic.ARTISTS[0]
+    a = synthetic.synthesize_song(style, seed=1, seconds=5.0)
+    b = synthetic.synthesize_song(style, seed=2, seconds=5.0)
     assert np.corrcoef(a, b)[0, 1] < 0.5
 
 
@@ -95,9 +96,9 @@ def test_songs_of_one_artist_differ():
                                     dict(songs_per_artist=0)])
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ParameterError):
-        demo.make_demo_dataset(tmp_path, **kwargs)
+        synthetic.make_demo_dataset(tmp_path, **kwargs)
 
 
 def test_unknown_sound_kind():
     with pytest.raises(ParameterError, match='knock'):
-        demo.synthesize_other('doorbell', seed=0)
+        synthetic.synthesize_other('doorbell', seed=0)

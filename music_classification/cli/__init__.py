@@ -1,0 +1,96 @@
+"""The ``music-classification`` command and its subcommands.
+
+One module per job; each has ``main(argv=None)`` and a ``--help`` with a
+worked example. ``music-classification <command> ...``, ``python -m
+music_classification <command> ...`` and ``scripts/<name>.py ...`` all run
+the same ``main``.
+"""
+
+import argparse
+import importlib
+import sys
+
+#: command -> (module of music_classification.cli, what it does).
+COMMANDS = {
+    'demo': ('demo', 'synthesise a small collection, train both recipes, '
+             'name its held-out songs'),
+    'prepare': ('prepare', 'convert a music collection to the training '
+                'layout, 16 kHz WAV'),
+    'train': ('train', 'train a model: the article\'s recipe, or --recipe '
+              'improved'),
+    'evaluate': ('evaluate', 'score a trained model on held-out songs'),
+    'predict': ('predict', 'name the artist of audio files and folders'),
+    'listen': ('listen', 'name the artist playing into the microphone, live'),
+    'figures': ('figures', 'write the README\'s figures'),
+    'ablate': ('ablate', 'the ablation study: train and score each variant'),
+}
+
+PROG = 'music-classification'
+
+EXAMPLES = """examples:
+  music-classification demo
+  music-classification prepare ~/Music --other ~/sounds --out data/mine
+  music-classification train --recipe improved --music data/mine/music \\
+      --other data/mine/other --out runs/mine --time-budget 20
+  music-classification evaluate --model runs/mine
+  music-classification predict --model runs/mine ~/Music/new_song.flac
+  music-classification listen --model runs/mine
+
+'music-classification <command> --help' shows each command's options."""
+
+
+def describe(doc):
+    """A command's ``--help`` text: its module docstring, without the
+    leading ``music-classification <command>``: name."""
+    text = doc.strip().split(':', 1)[1].strip() if doc.startswith('``') \
+        else doc.strip()
+    return text[0].upper() + text[1:]
+
+
+def fail(prog, error):
+    """Exit with one line, ``prog: error``, on stderr (status 1)."""
+    sys.exit('{}: {}'.format(prog, error))
+
+
+def run(command, argv=None):
+    """Run one command's ``main`` with ``argv`` (default: ``sys.argv[1:]``).
+
+    Figures are written without a display (matplotlib's Agg backend), except
+    by ``listen``, whose live window needs one.
+    """
+    if command != 'listen':
+        import matplotlib
+        matplotlib.use('Agg')
+    module = importlib.import_module(
+        'music_classification.cli.' + COMMANDS[command][0])
+    return module.main(sys.argv[1:] if argv is None else argv)
+
+
+def main(argv=None):
+    """``music-classification <command> [options]``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = 'commands:\n' + '\n'.join(
+        '  {:<10}{}'.format(name, text) for name, (_, text) in
+        COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog=PROG, description='Which artist is playing? Train MUSIC_NET '
+        'or a small CNN on your music and name the artist of songs it has '
+        'never heard.', epilog=commands + '\n\n' + EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--version', action='version',
+                        version='%(prog)s ' + _version())
+    parser.add_argument('command', choices=list(COMMANDS), metavar='command',
+                        help='the job (listed below)')
+    parser.add_argument('options', nargs=argparse.REMAINDER,
+                        help='the command\'s options (see <command> --help)')
+    if argv and argv[0] in COMMANDS:  # the command parses its own --help
+        args = argparse.Namespace(command=argv[0], options=argv[1:])
+    else:
+        args = parser.parse_args(argv)
+    run(args.command, args.options)
+    return 0
+
+
+def _version():
+    from music_classification import __version__
+    return __version__

@@ -1,0 +1,194 @@
+"""``music-classification train``: train a model on a music collection.
+
+Songs come from --music (one subfolder per artist, labels 1..N in sorted
+order) and non-music sounds from --other (label 0). By default the
+article's recipe: MUSIC_NET on 10.24 s windows of log(1 + mel), recorded
+noise and volume augmentation, Adam(alpha=1e-4) with WeightDecay(1e-4), and
+each step takes, as the original, --batch-per-song (10) windows from every
+training song plus every "Other" sound once (--batch-per-class N takes N
+windows per artist instead). ``--recipe improved`` trains the recipe this
+project recommends for a user's own music (see
+:data:`music_classification.training.RECIPES`); a flag given explicitly
+overrides a recipe's value. Whole songs are held out per artist
+(--val-songs) for the Evaluator. The machinery is
+:func:`music_classification.training.run_training`.
+"""
+
+import argparse
+
+from music_classification.cli import fail
+from music_classification.errors import MusicClassificationError
+from music_classification.net import MODELS
+from music_classification.training import RECIPES
+
+PROG = 'music-classification train'
+DESCRIPTION = 'Train a model on a music collection (one folder per artist).'
+EXAMPLES = """examples:
+  # the article's recipe, 20 steps on the CPU
+  music-classification train --music data/demo/music --other data/demo/other \\
+      --out runs/article --iterations 20
+  # the recipe recommended for your own music, 20 minutes
+  music-classification train --recipe improved --music data/mine/music \\
+      --other data/mine/other --out runs/mine --time-budget 20
+  # go on where a killed run stopped
+  music-classification train --music data/mine/music --other data/mine/other \\
+      --out runs/mine --resume"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--music', '-m', required=True,
+                        help='folder with one subfolder of songs per artist')
+    parser.add_argument('--other', '-O', required=True,
+                        help='folder of non-music sounds (class 0, "Other")')
+    parser.add_argument('--noise', '-n', default=None,
+                        help='noise for augmentation (.npy or audio); '
+                        'default: built-in room noise')
+    parser.add_argument('--out', '-o', default='runs/train',
+                        help='output folder (model, labels, log, plots, '
+                        'snapshots)')
+    parser.add_argument('--device', '-d', default='-1',
+                        help='-1 or @numpy: CPU; 0 or @cupy:0: GPU 0')
+    parser.add_argument('--iterations', '-i', type=int, default=10000,
+                        help='training steps')
+    parser.add_argument('--time-budget', type=float, default=None,
+                        help='stop after this many minutes of training (or '
+                        '--iterations, whichever comes first)')
+    parser.add_argument('--recipe', default='article', choices=sorted(
+                        RECIPES), help='defaults for everything below: the '
+                        'article\'s recipe (default) or the improved one')
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument('--batch-per-song', type=int, default=None,
+                       help='windows per training song per step, without '
+                       'replacement from its shuffled offsets (article: 10)')
+    batch.add_argument('--batch-per-class', '-b', type=int, default=None,
+                       help='instead: windows per artist per step, drawn '
+                       'from all its songs (for many songs per artist; '
+                       'faster steps on a CPU)')
+    parser.add_argument('--model', choices=sorted(MODELS), default=None,
+                        help='network variant (article: music_net)')
+    parser.add_argument('--pooling', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='2 x 2 max pooling after each convolution of '
+                        'music_net or wave')
+    parser.add_argument('--batchnorm', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='batch normalisation after each convolution of '
+                        'music_net or wave')
+    parser.add_argument('--head', choices=['flatten', 'pool'], default=None,
+                        help='music_net / wave head: flatten + fc4 (the '
+                        'original) or mean and max over time + fc5 (small)')
+    parser.add_argument('--width', type=int, default=None,
+                        help='small_cnn: channels of its first convolution '
+                        '(16)')
+    parser.add_argument('--n-mels', type=int, default=None,
+                        help='mel bands (article: 256)')
+    parser.add_argument('--normalize', choices=['none', 'window'],
+                        default=None, help='standardise each window\'s '
+                        'features (article: none)')
+    parser.add_argument('--spec-augment',
+                        action=argparse.BooleanOptionalAction, default=None,
+                        help='zero two random bands of up to 1/8 of the mel '
+                        'bands and two spans of up to 1/8 of the frames of '
+                        'each training window')
+    parser.add_argument('--lr', type=float, default=None,
+                        help='Adam\'s alpha (article: 1e-4)')
+    parser.add_argument('--weight-decay', type=float, default=None,
+                        help='weight decay (article: 1e-4)')
+    parser.add_argument('--no-noise', action='store_true',
+                        help='no recorded-noise augmentation (the volume '
+                        'still varies)')
+    parser.add_argument('--no-augment', action='store_true',
+                        help='no augmentation at all: clean windows, "Other" '
+                        'sounds at the start of the window')
+    parser.add_argument('--other-per-batch', type=int, default=None,
+                        help='"Other" clips per step, drawn at random '
+                        '(default: every sound once, silence included, as '
+                        'the original)')
+    parser.add_argument('--init', default='v1.9', choices=['v1.9', 'v1.8'],
+                        help='initial weights: the original\'s wscale as '
+                        'Chainer v1.9+ read it (per-layer std, default) or '
+                        'as v1.8 did (N(0, 0.02^2))')
+    parser.add_argument('--val-songs', type=float, default=1,
+                        help='songs held out per artist (an integer), or a '
+                        'fraction below 1; 0 for none')
+    parser.add_argument('--seed', '-s', type=int, default=0,
+                        help='seed of the initial weights, the split, the '
+                        'batches and the augmentation')
+    parser.add_argument('--resume', '-r', action='store_true',
+                        help='continue from the latest snapshot in --out')
+    parser.add_argument('--force', action='store_true',
+                        help='start afresh in an --out that holds another '
+                        'run (its snapshots are removed)')
+    parser.add_argument('--snapshot-every', type=int, default=500,
+                        help='iterations between snapshots (the most a '
+                        'killed run loses); 0: none')
+    parser.add_argument('--eval-every', type=int, default=500,
+                        help='iterations between held-out evaluations')
+    parser.add_argument('--log-every', type=int, default=10,
+                        help='iterations between log lines')
+    parser.add_argument('--stride', type=int, default=3,
+                        help='samples between training window starts (the '
+                        'original\'s train.py: 3; its article: 5)')
+    parser.add_argument('--pad-mode', choices=['reflect', 'constant'],
+                        default='reflect',
+                        help='STFT padding at window edges: reflect (the '
+                        'original\'s librosa 0.5) or constant (zeros, '
+                        'librosa 0.10+)')
+    parser.add_argument('--length', type=int, default=None,
+                        help='chunks of 1024 samples per window (article: '
+                        '160, 10.24 s)')
+    parser.add_argument('--compression', default=None,
+                        choices=['log1p', 'sqrt', 'none', 'db'],
+                        help='mel compression (article: log1p; db: '
+                        'decibels)')
+    parser.add_argument('--processes', '-p', type=int, default=0,
+                        help='worker processes reading and augmenting '
+                        'windows (MultiprocessIterator); 0: in the main '
+                        'process')
+    parser.add_argument('--distributed', action='store_true',
+                        help='data-parallel training with ChainerMN: launch '
+                        'with mpiexec -n N; every rank takes its own batch')
+    parser.add_argument('--communicator', default=None,
+                        choices=['naive', 'flat', 'hierarchical',
+                                 'two_dimensional', 'single_node',
+                                 'non_cuda_aware', 'pure_nccl'],
+                        help='ChainerMN communicator (default: naive on '
+                        'CPUs, pure_nccl on GPUs)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (for logs)')
+    args = parser.parse_args(argv)
+    for flag in ('batch_per_song', 'batch_per_class', 'other_per_batch',
+                 'length', 'n_mels', 'width'):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            fail(PROG, '--{} must be a positive integer, got {}'.format(
+                flag.replace('_', '-'), value))
+    recipe = RECIPES[args.recipe]
+    batch_given = args.batch_per_song is not None or \
+        args.batch_per_class is not None
+    for key, value in recipe.items():
+        if batch_given and key in ('batch_per_song', 'batch_per_class',
+                                   'other_per_batch'):
+            continue  # a batch flag replaces the recipe's composition
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.val_songs >= 1 or args.val_songs == 0:
+        args.val_songs = int(args.val_songs)
+    return args
+
+
+def main(argv=None):
+    """Run ``music-classification train``; ``argv`` as on the command line.
+
+    Returns:
+        int: the number of iterations done.
+    """
+    from music_classification import training
+    args = parse_args(argv)
+    try:
+        return training.run_training(args)
+    except MusicClassificationError as e:
+        fail(PROG, e)
