@@ -6,7 +6,8 @@ spectrogram of the whole 10.24 s window with librosa and ran MUSIC_NET.
 Ours updates the window's features incrementally (StreamingLogMel: 6 STFT
 frames per chunk instead of 321) and runs the network every --every seconds.
 Both process the same --seconds of synthetic music as fast as they can, in
-one run, on the CPU; CPU time is process time. Latency is the time from the
+one run, on the CPU; CPU time is process time (all threads: the full
+recomputation's FFT uses every core). Latency is the time from the
 last sample of a chunk to the printed prediction (the audio device's own
 buffering comes on top).
 
@@ -97,7 +98,7 @@ def main():
           '(256 x 321), CPU, {} CPUs'.format(n, chunk, 1000 * chunk_s,
                                              os.cpu_count()))
     print('features per chunk: full recomputation {:.2f} ms, incremental '
-          '{:.3f} ms: {:.0f}x less (goal >= 20x); assembling the window for '
+          '{:.3f} ms: {:.0f}x less (goal >= 40x); assembling the window for '
           'a prediction: {:.2f} ms'.format(1000 * full, 1000 * incremental,
                                            full / incremental,
                                            1000 * assemble))
