@@ -92,7 +92,7 @@ export PIP_CONSTRAINT="$PWD/scripts/constraints.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q "setuptools<74" wheel
 .venv/bin/python -m pip install -q -e ".[$extras]"
-.venv/bin/python -c 'import chainer, librosa, music_classification' || {
+.venv/bin/python -c 'import music_classification, chainer, librosa' || {
   say "the installed packages do not import; see the messages above"; exit 1; }
 echo "$want" > "$stamp"
 say "ready: .venv/bin/python"
