@@ -6,6 +6,10 @@ import sys
 import numpy as np
 import pytest
 
+# Before any test module imports Chainer: on Python 3.12 the package puts
+# its stand-in numpy.distutils in place for it.
+import music_classification  # NOQA: F401
+
 SR = 16000
 
 

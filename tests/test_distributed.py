@@ -70,8 +70,8 @@ def test_two_ranks_stay_identical_and_learn(mpiexec, demo_data, tmp_path):
 
 
 RANK_FAILS = """
+from music_classification.cli import fail  # first: see stand_in.py
 import chainermn
-from music_classification.cli import fail
 from music_classification.errors import (
     MusicClassificationError, ParameterError)
 from music_classification.training import on_every_rank
