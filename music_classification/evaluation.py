@@ -107,7 +107,7 @@ def evaluate_songs(model, class_names, config, songs, others=None,
 
 
 def summary_line(result):
-    """The machine-readable last line of ``scripts/evaluate.py``."""
+    """The machine-readable last line of ``music-classification evaluate``."""
     line = ('clip_accuracy={:.3f} song_accuracy={} songs={} clips={}'.format(
         result['clip_accuracy'], '-' if result['song_accuracy'] is None
         else '{:.3f}'.format(result['song_accuracy']), result['songs'],
