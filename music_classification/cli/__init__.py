@@ -47,6 +47,14 @@ def describe(doc):
     return text[0].upper() + text[1:]
 
 
+def command_parser(prog, description, examples):
+    """The ``argparse`` parser of one command: ``--help`` shows
+    ``description`` and ends with the worked ``examples``, as written."""
+    return argparse.ArgumentParser(
+        prog=prog, description=description, epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def fail(prog, error):
     """Exit with one line, ``prog: error``, on stderr (status 1)."""
     sys.exit('{}: {}'.format(prog, error))

@@ -9,11 +9,10 @@ and writes results.md and results.png into --out. Rerun the same command to
 resume an interrupted study.
 """
 
-import argparse
 import os
 
 from music_classification import ablation, synthetic
-from music_classification.cli import describe
+from music_classification.cli import command_parser, describe
 
 PROG = 'music-classification ablate'
 EXAMPLES = """examples:
@@ -23,9 +22,7 @@ EXAMPLES = """examples:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES, description=describe(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(PROG, describe(__doc__), EXAMPLES)
     parser.add_argument('--music', '-m', help='folder with one subfolder of '
                         'songs per artist')
     parser.add_argument('--other', '-O', help='folder of non-music sounds')

@@ -10,11 +10,10 @@ few iterations each on the CPU with one song per artist held out, and names
 the artist of each held-out song with each model.
 """
 
-import argparse
 import os
 
 from music_classification import collection, load_audio, predict, synthetic
-from music_classification.cli import train
+from music_classification.cli import command_parser, train
 
 PROG = 'music-classification demo'
 EXAMPLES = """examples:
@@ -23,11 +22,10 @@ EXAMPLES = """examples:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Synthesise a small collection, train both recipes '
-        'and name the held-out songs\' artists.')
+    parser = command_parser(
+        PROG, 'Synthesise a small collection, train both recipes '
+        'and name the held-out songs\' artists.',
+        EXAMPLES)
     parser.add_argument('--data', '-d', default='data/demo',
                         help='folder for the synthetic data set')
     parser.add_argument('--out', '-o', default='runs/demo',

@@ -13,7 +13,6 @@ line on stderr, and counted apart. The last line is machine-readable:
     clip_accuracy=0.612 song_accuracy=0.750 songs=8 clips=255
 """
 
-import argparse
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ import sys
 import chainer
 
 from music_classification import audio, collection, evaluation, plotting
-from music_classification.cli import describe
+from music_classification.cli import command_parser, describe
 from music_classification.errors import MusicClassificationError
 from music_classification.serialization import save_png
 
@@ -74,9 +73,7 @@ def songs_to_score(args, info):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES, description=describe(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(PROG, describe(__doc__), EXAMPLES)
     parser.add_argument('--model', '-M', required=True,
                         help='training output folder (model.npz and '
                         'labels.json)')

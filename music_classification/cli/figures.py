@@ -1,11 +1,11 @@
 """``music-classification figures``: the README's figures, from the
 synthetic demo collection (made under --data if absent), into --out."""
 
-import argparse
 import os
 
 from music_classification import (
     READ_DATASET, load_audio, log_melspectrogram, plotting, synthetic)
+from music_classification.cli import command_parser
 from music_classification.serialization import save_png
 
 PROG = 'music-classification figures'
@@ -19,11 +19,10 @@ def save(artist, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Write the README\'s figures (PNG) from the synthetic '
-        'demo collection.')
+    parser = command_parser(
+        PROG, 'Write the README\'s figures (PNG) from the synthetic '
+        'demo collection.',
+        EXAMPLES)
     parser.add_argument('--data', default='data/demo',
                         help='folder of the demo collection (made if absent)')
     parser.add_argument('--out', default='docs', help='folder for the PNGs')

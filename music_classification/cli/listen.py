@@ -7,11 +7,10 @@ keeps the original's rolling window of 160 chunks (10.24 s) and shows the
 leading artist and a bar per class every --every seconds. Ctrl-C stops.
 """
 
-import argparse
 import sys
 import time
 
-from music_classification.cli import describe
+from music_classification.cli import command_parser, describe
 
 PROG = 'music-classification listen'
 EXAMPLES = """examples:
@@ -23,9 +22,7 @@ EXAMPLES = """examples:
 
 def main(argv=None):
     from music_classification import realtime
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES, description=describe(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(PROG, describe(__doc__), EXAMPLES)
     parser.add_argument('--model', '-M',
                         help='training output folder (model.npz, labels.json)')
     parser.add_argument('--device', '-d', default='-1',

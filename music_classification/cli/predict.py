@@ -9,7 +9,6 @@ one line on stderr (an ``error`` field in the tables) and the others go on;
 the exit status is 1 when any failed.
 """
 
-import argparse
 import csv
 import json
 import os
@@ -18,7 +17,7 @@ import sys
 import chainer
 
 from music_classification import audio, collection, plotting, predict
-from music_classification.cli import describe
+from music_classification.cli import command_parser, describe
 from music_classification.errors import MusicClassificationError
 from music_classification.serialization import save_png, writable_folder
 
@@ -123,9 +122,7 @@ def predict_file(path, model, names, config, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES, description=describe(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(PROG, describe(__doc__), EXAMPLES)
     parser.add_argument('paths', nargs='+', help='audio files or folders')
     parser.add_argument('--model', '-M', required=True,
                         help='training output folder (model.npz, labels.json)')

@@ -12,10 +12,9 @@ any more (a song moved to another artist, or deleted); unreadable files are
 reported one line each and skipped.
 """
 
-import argparse
 import sys
 
-from music_classification.cli import describe
+from music_classification.cli import command_parser, describe
 from music_classification.errors import MusicClassificationError
 from music_classification.prepare import prepare_collection
 from music_classification.serialization import writable_folder
@@ -30,9 +29,7 @@ EXAMPLES = """examples:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, epilog=EXAMPLES, description=describe(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(PROG, describe(__doc__), EXAMPLES)
     parser.add_argument('sources', nargs='+',
                         help='folders (searched recursively) or files')
     parser.add_argument('--out', '-o', required=True, help='output folder')

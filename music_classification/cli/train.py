@@ -16,7 +16,7 @@ overrides a recipe's value. Whole songs are held out per artist
 
 import argparse
 
-from music_classification.cli import fail
+from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
 from music_classification.net import MODELS
 from music_classification.training import RECIPES
@@ -36,9 +36,7 @@ EXAMPLES = """examples:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=PROG, description=DESCRIPTION, epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(PROG, DESCRIPTION, EXAMPLES)
     parser.add_argument('--music', '-m', required=True,
                         help='folder with one subfolder of songs per artist')
     parser.add_argument('--other', '-O', required=True,
