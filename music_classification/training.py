@@ -32,6 +32,7 @@ import glob
 import hashlib
 import os
 import shutil
+import sys
 
 import chainer
 from chainer.training import extensions
@@ -760,11 +761,14 @@ def add_reports(trainer, args, keys):
     trainer.extend(extensions.PlotReport(
         [k for k in keys if k.endswith('accuracy')], 'iteration',
         trigger=(args.log_every, 'iteration'), file_name='accuracy.png'))
-    # Print the log as a table
-    trainer.extend(extensions.PrintReport(keys + ['elapsed_time']))
+    # Print the log as a table, to the sys.stdout of now (PrintReport's
+    # default is the one of when Chainer was imported)
+    trainer.extend(extensions.PrintReport(keys + ['elapsed_time'],
+                                          out=sys.stdout))
     if not args.no_progress:
         # Progress bar
-        trainer.extend(extensions.ProgressBar(update_interval=1))
+        trainer.extend(extensions.ProgressBar(update_interval=1,
+                                              out=sys.stdout))
 
 
 def parameter_checksum(model):

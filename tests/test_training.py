@@ -247,3 +247,21 @@ def test_explicit_flags_override_the_recipe():
     assert (article.model, article.batch_per_song, article.n_mels,
             article.length, article.compression) == ('music_net', 10, 256,
                                                      160, 'log1p')
+
+
+def test_the_log_table_goes_to_the_stdout_of_now(demo_data, tmp_path,
+                                                  capsys):
+    # Chainer's PrintReport and ProgressBar default to the sys.stdout of
+    # when Chainer was imported; a caller (a notebook, a test) that
+    # redirects sys.stdout later must still see the table and the bar.
+    from music_classification.cli import train
+    train.main(['--music', demo_data.music_dir, '--other',
+                demo_data.other_dir, '--noise', demo_data.noise_path,
+                '--out', str(tmp_path / 'run'), '--recipe', 'improved',
+                '--iterations', '2', '--log-every', '1', '--eval-every',
+                '2', '--snapshot-every', '0'])
+    out = capsys.readouterr().out
+    header = [line for line in out.splitlines()
+              if line.startswith('iteration')]
+    assert len(header) == 1 and 'main/loss' in header[0]
+    assert 'iters/sec' in out  # the progress bar
