@@ -68,3 +68,58 @@ def test_default_noise_is_deterministic_at_the_originals_level():
     assert not np.array_equal(augment.default_noise(seed=1)[:100], a[:100])
     with pytest.raises(ParameterError):
         augment.default_noise(seconds=0)
+
+
+@pytest.mark.parametrize('n', [4000, 4001])
+def test_pink_noise_is_one_over_f(n):
+    a = augment.pink_noise(n, rng=np.random.default_rng(5))
+    assert a.shape == (n,)
+    assert abs(a.mean()) < 1e-12  # no DC at all
+    assert np.sqrt(np.mean(a ** 2)) == pytest.approx(1.0, rel=1e-12)
+    assert_array_equal(a, augment.pink_noise(n, rng=np.random.default_rng(5)))
+    # power per octave is flat: power density falls as 1/f
+    power = np.abs(np.fft.rfft(a)) ** 2
+    octaves = [power[2 ** k:2 ** (k + 1)].sum() for k in range(2, 11)]
+    slope = np.polyfit(np.arange(len(octaves)), np.log2(octaves), 1)[0]
+    assert abs(slope) < 0.2
+
+
+@pytest.mark.parametrize('sr, seconds, mains_hz', [(8000, 4.5, 60.0),
+                                                   (16000, 4.0, 50.0)])
+def test_default_noise_follows_its_arguments(sr, seconds, mains_hz):
+    a = augment.default_noise(sr=sr, seconds=seconds, mains_hz=mains_hz)
+    assert a.shape == (int(sr * seconds),)
+    assert augment.dbfs(a) == pytest.approx(-44.5, abs=0.05)
+    spectrum = np.abs(np.fft.rfft(a - a.mean()))
+    freqs = np.fft.rfftfreq(len(a), 1 / sr)
+
+    def level(f):  # the bin at f against the pink noise around it
+        near = (abs(freqs - f) < 15) & (abs(freqs - f) > 2)
+        return spectrum[np.argmin(abs(freqs - f))] / np.median(
+            spectrum[near])
+    for k in (1, 2, 3, 5):  # the hum and its harmonics
+        assert level(k * mains_hz) > 5
+    assert level(4 * mains_hz) < 3  # no 4th harmonic
+    other = augment.default_noise(sr=sr, seconds=seconds, mains_hz=mains_hz,
+                                  seed=1)
+    assert not np.array_equal(other, a)
+
+
+@pytest.mark.parametrize('sr, seconds', [(0, 1.0), (16000, 0), (-1, 1.0),
+                                         (16000, -2.0)])
+def test_default_noise_refuses_no_samples(sr, seconds):
+    with pytest.raises(ParameterError) as e:
+        augment.default_noise(sr=sr, seconds=seconds)
+    assert str(e.value) == \
+        'sr and seconds must be positive, got {} and {}'.format(sr, seconds)
+
+
+def test_dbfs():
+    assert augment.dbfs(np.ones(10, np.float32)) == pytest.approx(0.0)
+    sine = 0.5 * np.sin(np.linspace(0, 200 * np.pi, 100000, endpoint=False))
+    assert augment.dbfs(sine) == pytest.approx(
+        20 * np.log10(0.5 / np.sqrt(2)), abs=1e-6)
+    assert augment.dbfs(np.zeros(4)) == pytest.approx(-240.0)
+    # float16 input is measured in float64: no overflow
+    assert augment.dbfs(np.full(4, 300.0, np.float16)) == pytest.approx(
+        20 * np.log10(300.0))

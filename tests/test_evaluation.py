@@ -108,14 +108,106 @@ def test_unreadable_files_are_skipped_not_counted(tmp_path):
     result = evaluation.evaluate_songs(
         ScriptedModel([[0.1, 0.8, 0.1]]), NAMES, FeatureConfig(),
         {'alpha': [str(broken), good, str(tmp_path / 'gone.wav')]},
-        progress=lambda n, total, path: seen.append((n, total)))
+        progress=lambda n, total, path: seen.append((n, total, path)))
     assert (result['songs'], result['clips']) == (1, 1)
     assert result['song_accuracy'] == 1.0
     assert [s['path'] for s in result['skipped']] == [
         str(broken), str(tmp_path / 'gone.wav')]
     assert 'broken.wav' in result['skipped'][0]['error']
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert seen == [(1, 3, str(broken)), (2, 3, good),
+                    (3, 3, str(tmp_path / 'gone.wav'))]
     assert evaluation.summary_line(result).endswith('skipped=2')
-    with pytest.raises(DatasetError, match='no file could be scored'):
+    with pytest.raises(DatasetError,
+                       match=r'^no file could be scored \(1 skipped\)$'):
         evaluation.evaluate_songs(ScriptedModel([]), NAMES, FeatureConfig(),
                                   {'alpha': [str(broken)]})
+
+
+@pytest.fixture
+def collection_layout(tmp_path):
+    """alpha: one 20.24 s song (three clips every 5 s); beta: one 5 s song
+    at 8 kHz; a hidden folder and a loose file that are not artists; one
+    "Other" sound."""
+    music, other = tmp_path / 'music', tmp_path / 'other'
+    for folder in ('alpha', 'beta', '.hidden'):
+        (music / folder).mkdir(parents=True)
+    other.mkdir()
+    (music / 'notes.txt').write_text('not an artist')
+    paths = {
+        'a1': write_float_wav(music / 'alpha' / 'a1.wav',
+                              tone(330.0, seconds=20.24)),
+        'b1': write_float_wav(music / 'beta' / 'b1.wav',
+                              tone(440.0, seconds=5.0, sr=8000), sr=8000),
+        'h1': write_float_wav(music / '.hidden' / 'h1.wav',
+                              tone(550.0, seconds=5.0)),
+        'o1': write_float_wav(other / 'o1.wav', tone(660.0, seconds=5.0)),
+    }
+    return str(music), str(other), paths
+
+
+def test_evaluate_reads_the_training_layout(collection_layout):
+    music, other, paths = collection_layout
+    model = ScriptedModel([
+        [0.2, 0.7, 0.1], [0.2, 0.7, 0.1], [0.6, 0.1, 0.3],  # a1: 3 clips
+        [0.1, 0.2, 0.7],  # b1, resampled to 16 kHz
+        [0.3, 0.3, 0.4],  # o1: beta, wrong (a sound votes among all)
+    ])
+    result = evaluation.evaluate(model, NAMES, FeatureConfig(), music,
+                                 other, hop_seconds=5.0, resample=True)
+    assert not model.outputs
+    assert result['confusion'] == [[0, 0, 1], [1, 2, 0], [0, 0, 1]]
+    assert all(type(v) is int for row in result['confusion'] for v in row)
+    assert (result['clips'], result['songs']) == (5, 2)
+    assert result['clip_accuracy'] == pytest.approx(3 / 5)
+    assert result['song_accuracy'] == 1.0
+    assert result['class_names'] == NAMES and result['skipped'] == []
+    assert result['files'] == [
+        {'path': paths['a1'], 'true': 'alpha', 'predicted': 'alpha',
+         'probability': pytest.approx(1.5 / 3), 'windows': 3},
+        {'path': paths['b1'], 'true': 'beta', 'predicted': 'beta',
+         'probability': pytest.approx(0.7), 'windows': 1},
+        {'path': paths['o1'], 'true': 'Other', 'predicted': 'beta',
+         'probability': pytest.approx(0.4), 'windows': 1}]
+    assert result['per_class']['alpha'] == {
+        'precision': 1.0, 'recall': pytest.approx(2 / 3), 'clips': 3}
+    assert result['per_class']['beta'] == {
+        'precision': 0.5, 'recall': 1.0, 'clips': 1}
+
+
+def test_evaluate_defaults_hop_5_s_no_resampling_no_others(
+        collection_layout):
+    music, _, paths = collection_layout
+    model = ScriptedModel([[0.2, 0.7, 0.1]] * 3)
+    result = evaluation.evaluate(model, NAMES, FeatureConfig(), music)
+    assert not model.outputs  # clips at 0, 5 and 10 s of a1 only
+    assert [f['path'] for f in result['files']] == [paths['a1']]
+    assert [s['path'] for s in result['skipped']] == [paths['b1']]
+    assert 'sample rate is 8000 Hz' in result['skipped'][0]['error']
+    assert evaluation.summary_line(result) == (
+        'clip_accuracy=1.000 song_accuracy=1.000 songs=1 clips=3 skipped=1')
+
+
+def test_a_folder_without_artists_is_refused(tmp_path):
+    (tmp_path / '.hidden').mkdir()
+    (tmp_path / 'notes.txt').write_text('x')
+    with pytest.raises(DatasetError) as e:
+        evaluation.evaluate(ScriptedModel([]), NAMES, FeatureConfig(),
+                            str(tmp_path))
+    assert str(e.value) == '{}: no artist folders'.format(tmp_path)
+
+
+@pytest.mark.parametrize('artist', ['gamma', 'Other'])
+def test_a_song_of_no_artist_of_the_model_is_refused(tmp_path, artist):
+    path = write_float_wav(tmp_path / 'x.wav', tone(seconds=1.0))
+    with pytest.raises(DatasetError) as e:
+        evaluation.evaluate_songs(ScriptedModel([]), NAMES, FeatureConfig(),
+                                  {artist: [path]})
+    assert str(e.value) == ("artist {!r} is not one of the model's classes "
+                            "(alpha, beta)".format(artist))
+
+
+def test_summary_line_without_songs():
+    result = {'clip_accuracy': 0.25, 'song_accuracy': None, 'songs': 0,
+              'clips': 4}
+    assert evaluation.summary_line(result) == \
+        'clip_accuracy=0.250 song_accuracy=- songs=0 clips=4'
