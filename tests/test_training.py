@@ -265,3 +265,106 @@ def test_the_log_table_goes_to_the_stdout_of_now(demo_data, tmp_path,
               if line.startswith('iteration')]
     assert len(header) == 1 and 'main/loss' in header[0]
     assert 'iters/sec' in out  # the progress bar
+
+
+@pytest.mark.parametrize('other, songs, options, message', [
+    ([3], [], {}, 'every song needs at least one window'),
+    ([3], [5, 0], {}, 'every song needs at least one window'),
+    ([0, 0], [5], {}, 'class 0 ("Other") has no examples'),
+    ([3], [5], {'per_song': 0},
+     'windows per song must be a positive integer, got 0'),
+    ([3], [5], {'per_song': 2.5},
+     'windows per song must be a positive integer, got 2.5'),
+    ([3], [5], {'other_per_batch': -1},
+     '"Other" clips per batch must be a positive integer, got -1'),
+])
+def test_song_sampler_refuses(other, songs, options, message):
+    with pytest.raises(training.DatasetError) as e:
+        training.SongOrderSampler(other, songs, **options)
+    assert str(e.value) == message
+
+
+def test_song_sampler_layout():
+    s = training.SongOrderSampler([3, 2], [23, 40, 31], per_song=5,
+                                  batches_per_epoch=7, seed=(4, 1))
+    assert (s.n_other, s.batch_size, s.steps_per_cycle) == (5, 5 + 15, 4)
+    assert s.song_offsets.tolist() == [5, 28, 68]
+    assert (s.batches_per_epoch, s.seed, s.epoch) == (7, (4, 1), 0)
+    order = s(None, 0)
+    assert s.epoch == 1 and len(order) == 7 * 20
+    assert order.dtype == np.intp
+    # one song of fewer windows than per_song: a cycle is one step
+    s = training.SongOrderSampler([3], [2, 9], per_song=4,
+                                  other_per_batch=1, batches_per_epoch=2)
+    assert (s.batch_size, s.steps_per_cycle, s.per_song) == (9, 1, 4)
+    assert s.other_per_batch == 1
+    batch = s.order_for(0)[:9]
+    assert sorted(set(batch[1:5].tolist())) == [3, 4]
+
+
+@pytest.mark.parametrize('make', ['balanced', 'song'])
+def test_multiprocess_iterator_resumes_its_own_order(tmp_path, make):
+    def iterator(seed):
+        if make == 'balanced':
+            return training.balanced_iterator(
+                toy_classes(), batch_per_class=2, batches_per_epoch=5,
+                seed=seed, n_processes=2)
+        return training.song_iterator(song_classes(), per_song=3,
+                                      batches_per_epoch=5, seed=seed,
+                                      n_processes=2)
+    # b resumes a's snapshot; c, another rank, resumes it with its own
+    # windows: those of d, which ran without stopping
+    a, b, c, d = iterator(3), iterator(3), iterator((3, 1)), iterator((3, 1))
+    try:
+        for _ in range(7):  # into the second epoch
+            next(a)
+            next(d)
+        chainer.serializers.save_npz(str(tmp_path / 'it.npz'), a)
+        chainer.serializers.load_npz(str(tmp_path / 'it.npz'), b)
+        chainer.serializers.load_npz(str(tmp_path / 'it.npz'), c)
+        assert (b.epoch, b.current_position) == (a.epoch, a.current_position)
+        for _ in range(6):
+            assert next(a) == next(b)
+            assert next(c) == next(d)
+    finally:
+        for it in (a, b, c, d):
+            it.finalize()
+
+
+class _Trainer(object):
+    """What a stop trigger reads of a trainer: the updater's iteration."""
+
+    def __init__(self, iteration):
+        self.updater = type('Updater', (), {'iteration': iteration})()
+
+
+def test_time_budget_trigger():
+    import time
+    trigger = training.TimeBudgetTrigger(0.001)  # 60 ms
+    assert trigger.get_training_length() == (None, 'iteration')
+    assert trigger(_Trainer(0)) is False  # the clock starts here
+    assert trigger(_Trainer(10 ** 9)) is False
+    time.sleep(0.07)
+    assert trigger(_Trainer(1)) is True
+    trigger = training.TimeBudgetTrigger(10, max_iterations=5)
+    assert trigger.get_training_length() == (5, 'iteration')
+    assert trigger(_Trainer(4)) is False
+    assert trigger(_Trainer(5)) is True
+    assert trigger.seconds == 600.0
+
+
+def test_parameter_checksum():
+    from music_classification.net import SMALL_CNN
+    a = SMALL_CNN(n_classes=3)
+    b = a.copy(mode='copy')
+    checksum = training.parameter_checksum(a)
+    assert len(checksum) == 16 and int(checksum, 16) >= 0
+    assert training.parameter_checksum(b) == checksum
+    b.fc5.W.array[0, 0] += 1e-3
+    assert training.parameter_checksum(b) != checksum
+
+
+def test_short():
+    assert training._short('x' * 199) == 'x' * 199
+    assert training._short('x' * 200) == 'x' * 197 + '...'
+    assert training._short([1, 2]) == '[1, 2]'
