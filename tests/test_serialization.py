@@ -1,0 +1,129 @@
+"""The atomic writers: WAV, PNG and JSON files and the out-folder check."""
+
+import json
+import os
+import stat
+
+import numpy as np
+from numpy.testing import assert_allclose, assert_array_equal
+import pytest
+import soundfile
+
+from music_classification import serialization
+from music_classification.errors import ParameterError
+
+from conftest import tone
+
+
+def only(folder):
+    """The files in ``folder``: no temporary file may be left behind."""
+    return sorted(os.listdir(folder))
+
+
+@pytest.mark.parametrize('subtype, atol', [('PCM_16', 1 / 32768),
+                                           ('FLOAT', 0)])
+def test_save_wav(tmp_path, subtype, atol):
+    y = tone(440.0, seconds=0.5, sr=8000)
+    path = tmp_path / 'clip.bin'  # WAV whatever the name
+    options = {} if subtype == 'PCM_16' else {'subtype': subtype}
+    assert serialization.save_wav(path, y, 8000, **options) == str(path)
+    info = soundfile.info(str(path))
+    assert (info.format, info.subtype, info.samplerate, info.frames) == (
+        'WAV', subtype, 8000, len(y))
+    assert_allclose(soundfile.read(str(path), dtype='float32')[0], y,
+                    atol=atol)
+    assert only(tmp_path) == ['clip.bin']
+
+
+def test_save_png(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    figure = plt.figure(figsize=(2, 1))
+    path = tmp_path / 'figure.dat'
+    serialization.save_png(figure, path, dpi=50)
+    data = path.read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n'
+    width, height = np.frombuffer(data[16:24], '>u4')
+    assert (width, height) == (100, 50)
+    serialization.save_png(figure, path)  # 100 dpi by default
+    assert tuple(np.frombuffer(path.read_bytes()[16:24], '>u4')) == \
+        (200, 100)
+    plt.close(figure)
+    assert only(tmp_path) == ['figure.dat']
+
+
+def test_save_json(tmp_path):
+    path = tmp_path / 'sub' / 'labels.json'
+    serialization.save_json(path, {'classes': ['Other', 'é']})
+    text = path.read_text(encoding='utf-8')
+    assert json.loads(text) == {'classes': ['Other', 'é']}
+    assert text.startswith('{\n "classes"')  # indented by one
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / 'model.npz'
+    path.write_bytes(b'old')
+
+    def fail(tmp):
+        with open(tmp, 'wb') as f:
+            f.write(b'half')
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        serialization.atomic_write(path, fail)
+    assert path.read_bytes() == b'old' and only(tmp_path) == ['model.npz']
+
+
+def test_atomic_write_renames_into_place_with_umask_permissions(tmp_path):
+    seen = []
+
+    def write(tmp):
+        seen.append(tmp)
+        with open(tmp, 'wb') as f:
+            f.write(b'new')
+    old = os.umask(0o027)
+    try:
+        path = serialization.atomic_write(tmp_path / 'new' / 'f.txt', write,
+                                          suffix='.txt')
+    finally:
+        os.umask(old)
+    assert path == str(tmp_path / 'new' / 'f.txt')
+    assert open(path, 'rb').read() == b'new'
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    tmp, = seen
+    assert os.path.dirname(tmp) == str(tmp_path / 'new')
+    assert os.path.basename(tmp).startswith('.f.txt.')
+    assert tmp.endswith('.tmp.txt') and not os.path.exists(tmp)
+
+
+def test_writable_folder(tmp_path):
+    assert serialization.writable_folder(tmp_path / 'a' / 'b') == \
+        str(tmp_path / 'a' / 'b')
+    assert os.path.isdir(tmp_path / 'a' / 'b')
+    assert only(tmp_path / 'a' / 'b') == []  # the probe is removed
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(ParameterError) as e:
+        serialization.writable_folder(tmp_path / 'file', what='--model')
+    assert str(e.value) == '--model {}: not a folder'.format(
+        tmp_path / 'file')
+    with pytest.raises(ParameterError) as e:
+        serialization.writable_folder(tmp_path / 'file' / 'sub')
+    assert str(e.value) == '--out {}: cannot write there (Not a ' \
+        'directory)'.format(tmp_path / 'file' / 'sub')
+
+
+def test_save_model_is_uncompressed_by_default(tmp_path):
+    import zipfile
+    from music_classification.net import SMALL_CNN
+    model = SMALL_CNN(n_classes=3)
+    serialization.save_model(model, tmp_path / 'm.npz')
+    serialization.save_model(model, tmp_path / 'z.npz', compression=True)
+    with zipfile.ZipFile(tmp_path / 'm.npz') as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+    with zipfile.ZipFile(tmp_path / 'z.npz') as z:
+        assert {i.compress_type for i in z.infolist()} == \
+            {zipfile.ZIP_DEFLATED}
+    again = serialization.load_model(tmp_path / 'z.npz',
+                                     spec=model.spec())
+    assert_array_equal(again.fc5.W.array, model.fc5.W.array)
+    assert only(tmp_path) == ['m.npz', 'z.npz']
