@@ -61,6 +61,8 @@ setup(
         # the ablation study and benchmarks/wesnoth: the MFCC + logistic
         # regression baseline
         'bench': ['scikit-learn>=1.3'],
+        # mutation testing (benchmarks/mutation.py; setup.cfg's [mutmut])
+        'mutation': ['mutmut==3.8.1'],
     },
     entry_points={
         'console_scripts': [
