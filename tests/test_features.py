@@ -266,3 +266,54 @@ def test_streaming_work_per_chunk(rng):
     assert_allclose(stream.features(),
                     log_melspectrogram(y=np.full(163840, 0.1, np.float32)),
                     rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'compression': 'log'}, "compression must be one of ('log1p', 'sqrt', "
+     "'none', 'db'), got 'log'"),
+    ({'pad_mode': 'edge'}, "pad_mode must be one of ('reflect', "
+     "'constant'), got 'edge'"),
+    ({'normalize': 'global'}, "normalize must be one of ('none', "
+     "'window'), got 'global'"),
+    ({'sr': 0}, 'sr must be positive, got 0'),
+    ({'n_fft': -2}, 'n_fft must be positive, got -2'),
+    ({'hop_length': None}, 'hop_length must be positive, got None'),
+    ({'n_mels': 0}, 'n_mels must be positive, got 0'),
+    ({'fmin': 100.0, 'fmax': 100.0},
+     'need fmin < fmax <= sr / 2, got fmin=100.0 fmax=100.0 sr=16000'),
+    ({'fmax': 8000.5}, 'need fmin < fmax <= sr / 2, got fmin=0.0 '
+     'fmax=8000.5 sr=16000'),
+    ({'representation': 'cqt'}, "representation must be one of ('mel', "
+     "'wave'), got 'cqt'"),
+    ({'chunk': 0}, 'chunk and length must be positive, got chunk=0 '
+     'length=160'),
+    ({'length': 0}, 'chunk and length must be positive, got chunk=1024 '
+     'length=0'),
+])
+def test_bad_feature_parameters_name_the_parameter(options, message):
+    with pytest.raises(ParameterError) as e:
+        FeatureConfig(**options)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize('options', [
+    {'fmax': 8000.0}, {'fmin': 7999.0, 'fmax': 8000.0}, {'chunk': 1},
+    {'length': 1}, {'fmax': None}, {'hop_length': 1}])
+def test_limits_of_the_feature_parameters_are_allowed(options):
+    FeatureConfig(**options)
+
+
+@pytest.mark.parametrize('y, message', [
+    ([0.0, 0.1], 'y must be a 1-D (n_samples,) or 2-D (batch, n_samples) '
+     'array, got shape list'),
+    (np.zeros((1, 1, 4), np.float32), 'y must be a 1-D (n_samples,) or 2-D '
+     '(batch, n_samples) array, got shape (1, 1, 4)'),
+    (np.zeros(4, np.int16), 'y must hold floating-point samples in [-1, 1], '
+     'got dtype int16; read audio with music_classification.audio.'
+     'load_audio'),
+    (np.zeros((2, 0), np.float32), 'y is empty: shape (2, 0)'),
+])
+def test_bad_waveforms_are_named(y, message):
+    with pytest.raises(ParameterError) as e:
+        log_melspectrogram(y=y)
+    assert str(e.value) == message
