@@ -368,3 +368,108 @@ def test_short():
     assert training._short('x' * 199) == 'x' * 199
     assert training._short('x' * 200) == 'x' * 197 + '...'
     assert training._short([1, 2]) == '[1, 2]'
+
+
+def out_args(out, resume=False, force=False):
+    import argparse
+    return argparse.Namespace(out=str(out), resume=resume, force=force)
+
+
+NOW = {'classes': ['Other', 'alpha', 'beta'],
+       'features': training.FeatureConfig().to_dict(),
+       'model': dict(training.MUSIC_NET_SPEC),
+       'train_songs': {'alpha': ['a1.wav'], 'beta': ['b1.wav']},
+       'val_songs': {'alpha': ['a2.wav'], 'beta': ['b2.wav']}}
+
+
+def write_labels(out, **changes):
+    info = dict(NOW, **changes)
+    info['model'] = dict(info['model'], init='v1', dropout_ratio=0.5)
+    (out / 'labels.json').write_text(json.dumps(info))
+
+
+def test_a_new_folder_is_fine(tmp_path, capsys):
+    training.check_out_folder(out_args(tmp_path), 0, NOW)
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+    assert capsys.readouterr().out == (
+        '--resume: no snapshot in {}; starting from scratch\n'.format(
+            tmp_path))
+
+
+def test_another_run_is_refused_and_named(tmp_path):
+    write_labels(tmp_path)
+    (tmp_path / 'snapshot_iter_3').write_bytes(b'x')
+    with pytest.raises(training.ParameterError) as e:
+        training.check_out_folder(out_args(tmp_path), 1, NOW)
+    assert str(e.value) == (
+        '{} holds another run (labels.json, snapshot_iter_3); continue it '
+        'with --resume, start over with --force, or choose another --out'
+        .format(tmp_path))
+    (tmp_path / 'labels.json').unlink()
+    with pytest.raises(training.ParameterError, match=r'run \(snapshot_iter'
+                       r'_3\); continue'):
+        training.check_out_folder(out_args(tmp_path), 0, NOW)
+
+
+@pytest.mark.parametrize('rank', [0, 1])
+def test_force_removes_the_old_snapshots_on_rank_0(tmp_path, rank):
+    write_labels(tmp_path)
+    for name in ('snapshot_iter_3', 'snapshot_iter_6'):
+        (tmp_path / name).write_bytes(b'x')
+    training.check_out_folder(out_args(tmp_path, force=True), rank, NOW)
+    left = ['labels.json'] + (['snapshot_iter_3', 'snapshot_iter_6']
+                              if rank else [])
+    assert sorted(os.listdir(tmp_path)) == left
+
+
+@pytest.mark.parametrize('rank', [0, 1])
+def test_an_interrupted_snapshot_write_is_cleaned_on_rank_0(tmp_path, rank,
+                                                            capsys):
+    (tmp_path / 'tmpsnapshot_iter_9').mkdir()
+    (tmp_path / 'tmpsnapshot_iter_9' / 'part').write_bytes(b'x')
+    (tmp_path / 'tmpsnapshot_iter_note').write_text('a file, kept')
+    training.check_out_folder(out_args(tmp_path), rank, NOW)
+    left = sorted(os.listdir(tmp_path))
+    if rank:
+        assert left == ['tmpsnapshot_iter_9', 'tmpsnapshot_iter_note']
+        assert capsys.readouterr().out == ''
+    else:
+        assert left == ['tmpsnapshot_iter_note']
+        assert capsys.readouterr().out == (
+            'removed {}, left by an interrupted snapshot\n'.format(
+                tmp_path / 'tmpsnapshot_iter_9'))
+
+
+def test_resume_accepts_the_same_run(tmp_path, capsys):
+    write_labels(tmp_path)  # another init and dropout: the same architecture
+    (tmp_path / 'snapshot_iter_3').write_bytes(b'x')
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+    assert sorted(os.listdir(tmp_path)) == ['labels.json', 'snapshot_iter_3']
+    assert capsys.readouterr().out == ''
+    # a labels.json without the split or the model (an older run): MUSIC_NET
+    info = {k: v for k, v in NOW.items()
+            if k in ('classes', 'features')}
+    (tmp_path / 'labels.json').write_text(json.dumps(info))
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+
+
+def test_resume_names_every_difference(tmp_path):
+    long_songs = {'alpha': ['x' * 300]}
+    write_labels(tmp_path, classes=['Other', 'alpha', 'gamma'],
+                 val_songs=long_songs)
+    with pytest.raises(training.ParameterError) as e:
+        training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+    assert str(e.value) == (
+        "--resume: {} was written for another run: classes ['Other', "
+        "'alpha', 'gamma'] there, ['Other', 'alpha', 'beta'] now; "
+        "val_songs {} there, {} now".format(
+            tmp_path / 'labels.json', str(long_songs)[:197] + '...',
+            NOW['val_songs']))
+    write_labels(tmp_path, features=dict(NOW['features'], n_mels=128))
+    with pytest.raises(training.ParameterError, match=r"features \{.*"
+                       r"'n_mels': 128.* there, \{.*'n_mels': 256"):
+        training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+    write_labels(tmp_path, model=dict(NOW['model'], pooling=True))
+    with pytest.raises(training.ParameterError,
+                       match=r"model \{.*'pooling': True.* there"):
+        training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
