@@ -473,3 +473,60 @@ def test_resume_names_every_difference(tmp_path):
     with pytest.raises(training.ParameterError,
                        match=r"model \{.*'pooling': True.* there"):
         training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+
+
+def stretches(flags):
+    """Lengths of the runs of True in a 1-D boolean array."""
+    edges = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+    return (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist()
+
+
+@pytest.mark.parametrize('n_bands, n_spans, max_band, max_span', [
+    (1, 1, None, None), (2, 2, None, None), (1, 1, 3, 5)])
+def test_spec_augment_masks(n_bands, n_spans, max_band, max_span):
+    x = np.full((300, 1, 64, 80), 2.0, np.float32)
+    out = training.spec_augment(x, rng=np.random.default_rng(0),
+                                n_bands=n_bands, n_spans=n_spans,
+                                max_band=max_band, max_span=max_span)
+    assert out is x  # in place
+    widest_band = 64 // 8 if max_band is None else max_band
+    widest_span = 80 // 8 if max_span is None else max_span
+    assert set(np.unique(x)) <= {0.0, 2.0}
+    bands, spans, firsts, lasts = [], [], set(), set()
+    for window in x[:, 0]:
+        rows = (window == 0).all(axis=1)  # masked mel bins: every frame
+        cols = (window == 0).all(axis=0)  # masked frames: every bin
+        # what is zero is exactly the masked rows and columns
+        assert_array_equal(window == 0, rows[:, None] | cols[None, :])
+        assert len(stretches(rows)) <= n_bands
+        assert len(stretches(cols)) <= n_spans
+        if n_bands == 1:
+            bands.append(int(rows.sum()))
+            spans.append(int(cols.sum()))
+        firsts.add(bool(rows[0]))
+        lasts.add(bool(rows[-1]) or bool(cols[-1]))
+    if n_bands == 1:  # widths from 0 to the widest, all of them seen
+        assert set(bands) == set(range(widest_band + 1))
+        assert set(spans) == set(range(widest_span + 1))
+    else:  # two stretches may join, never more than twice the widest
+        assert max(int((w == 0).all(axis=1).sum()) for w in x[:, 0]) <= \
+            2 * widest_band
+    assert firsts == {True, False} and lasts == {True, False}
+    again = np.full((300, 1, 64, 80), 2.0, np.float32)
+    training.spec_augment(again, rng=np.random.default_rng(0),
+                          n_bands=n_bands, n_spans=n_spans,
+                          max_band=max_band, max_span=max_span)
+    assert_array_equal(again, x)
+
+
+def test_spec_augment_defaults_two_bands_and_two_spans_of_an_eighth():
+    x = np.ones((300, 1, 256, 321), np.float32)
+    training.spec_augment(x, rng=np.random.default_rng(1))
+    rows = (x[:, 0] == 0).all(axis=2)
+    cols = (x[:, 0] == 0).all(axis=1)
+    assert max(len(stretches(r)) for r in rows) == 2
+    assert max(len(stretches(c)) for c in cols) == 2
+    assert max(max(stretches(r) or [0]) for r in rows) <= 2 * 32
+    # two bands of up to 32 bins (not 28), two spans of up to 40 frames
+    assert 56 < max(int(r.sum()) for r in rows) <= 2 * 32
+    assert 70 < max(int(c.sum()) for c in cols) <= 2 * 40
