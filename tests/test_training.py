@@ -7,10 +7,11 @@ import numpy as np
 from numpy.testing import assert_array_equal
 import pytest
 
-from conftest import cli
+from conftest import cli, read_log
 
 from music_classification import READ_DATASET, READ_DATASET2, load_model
 from music_classification import training
+from music_classification.collection import load_trained
 
 
 @pytest.fixture(scope='module')
@@ -530,3 +531,99 @@ def test_spec_augment_defaults_two_bands_and_two_spans_of_an_eighth():
     # two bands of up to 32 bins (not 28), two spans of up to 40 frames
     assert 56 < max(int(r.sum()) for r in rows) <= 2 * 32
     assert 70 < max(int(c.sum()) for c in cols) <= 2 * 40
+
+
+def train_argv(demo_data, out, *extra):
+    # 2.56 s windows (--length 40) keep MUSIC_NET's fc4 small
+    return ['--music', demo_data.music_dir, '--other', demo_data.other_dir,
+            '--noise', demo_data.noise_path, '--out', str(out),
+            '--length', '40', '--batch-per-class', '2',
+            '--other-per-batch', '2', '--log-every', '1', '--no-progress',
+            *extra]
+
+
+@pytest.fixture(scope='module')
+def run_here(demo_data, tmp_path_factory):
+    """A run of ``train.main`` in this process: 6 iterations, evaluated and
+    snapshotted every 3."""
+    from music_classification.cli import train
+    out = tmp_path_factory.mktemp('here')
+    steps = train.main(train_argv(demo_data, out, '--iterations', '6',
+                                  '--eval-every', '3', '--snapshot-every',
+                                  '3', '--seed', '4'))
+    return out, steps
+
+
+def test_a_run_writes_its_files_and_log(run_here, demo_data):
+    import zipfile
+    out, steps = run_here
+    assert steps == 6
+    assert sorted(os.listdir(out)) == [
+        'accuracy.png', 'labels.json', 'log', 'loss.png', 'model.npz',
+        'snapshot_iter_6']  # one snapshot kept
+    with zipfile.ZipFile(out / 'snapshot_iter_6') as z:  # uncompressed
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+    log = read_log(out)
+    assert [e['iteration'] for e in log] == [1, 2, 3, 4, 5, 6]
+    assert [('validation/main/accuracy' in e) for e in log] == [
+        False, False, True, False, False, True]
+    assert all({'main/loss', 'main/accuracy', 'elapsed_time'} <= set(e)
+               for e in log)
+    _, names, config = load_trained(out)
+    assert names == demo_data.class_names and config.length == 40
+
+
+def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
+    out, _ = run_here
+    with open(out / 'labels.json') as f:
+        labels = json.load(f)
+    assert labels['classes'] == demo_data.class_names
+    assert labels['features'] == dict(
+        training.FeatureConfig(length=40).to_dict())
+    assert labels['model']['model'] == 'music_net'
+    assert labels['recipe'] == {
+        'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
+        'spec_augment': False, 'noise': True, 'batch_per_song': None,
+        'batch_per_class': 2, 'seed': 4}
+    for artist in demo_data.artists:  # one held-out song each
+        assert len(labels['val_songs'][artist]) == 1
+        assert sorted(labels['val_songs'][artist] +
+                      labels['train_songs'][artist]) == sorted(
+            demo_data.songs[artist])
+
+
+def snapshot_arrays(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files
+                if k.startswith(('updater/model:main/',
+                                 'updater/optimizer:main/'))}
+
+
+def test_resumed_run_equals_an_uninterrupted_one(demo_data, tmp_path):
+    # Without augmentation, a run stopped after its snapshot at iteration 4
+    # and resumed ends with the weights and Adam's state of a run that was
+    # never interrupted; the resumed run starts at iteration 5.
+    from music_classification.cli import train
+    argv = train_argv(demo_data, tmp_path / 'whole', '--iterations', '8',
+                      '--snapshot-every', '4', '--eval-every', '100',
+                      '--no-augment')
+    assert train.main(argv) == 8
+    out = tmp_path / 'split'
+    argv[argv.index('--out') + 1] = str(out)
+    assert train.main([a if a != '8' else '4' for a in argv]) == 4
+    os.remove(out / 'model.npz')  # as if stopped right after the snapshot
+    before = read_log(out)
+    assert train.main(argv + ['--resume']) == 8
+    after = read_log(out)
+    # Iterations 1-4 come from the snapshot (their timings unchanged), not
+    # from training again; 5-8 were done by the resumed run.
+    assert [e['iteration'] for e in after] == list(range(1, 9))
+    assert after[:4] == before
+    assert after[4]['elapsed_time'] > before[-1]['elapsed_time']
+    whole = snapshot_arrays(tmp_path / 'whole' / 'snapshot_iter_8')
+    split = snapshot_arrays(out / 'snapshot_iter_8')
+    assert any('optimizer:main/conv1/W/m' in k for k in whole)
+    assert whole.keys() == split.keys()
+    for key in whole:
+        np.testing.assert_allclose(split[key], whole[key], rtol=1e-5,
+                                   atol=1e-7, err_msg=key)
