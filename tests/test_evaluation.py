@@ -211,3 +211,59 @@ def test_summary_line_without_songs():
               'clips': 4}
     assert evaluation.summary_line(result) == \
         'clip_accuracy=0.250 song_accuracy=- songs=0 clips=4'
+
+
+@pytest.mark.parametrize('n, window, hop, starts', [
+    (9, 10, 3, [0]), (10, 10, 3, [0]), (12, 10, 3, [0]), (13, 10, 3, [0, 3]),
+    (20, 4, 4, [0, 4, 8, 12, 16]), (21, 4, 4, [0, 4, 8, 12, 16])])
+def test_window_starts(n, window, hop, starts):
+    got = predict.window_starts(n, window, hop)
+    assert got.dtype == np.int64 and got.tolist() == starts
+
+
+class CountingModel(ScriptedModel):
+    """A ScriptedModel that keeps each call's batch and checks its input."""
+
+    def __init__(self, outputs, config):
+        super().__init__(outputs)
+        self.batches, self.config = [], config
+
+    def predict(self, x):
+        assert x.dtype == np.float32 and x.shape[1:] == (1,) + \
+            self.config.input_shape
+        self.batches.append(x.shape[0])
+        return super().predict(x)
+
+
+def test_clips_every_hop_in_batches_of_8():
+    # 20.24 s: clips of 10.24 s at 0, 5 and 10 s; 2.56 s windows every
+    # 1.28 s inside each (7 a clip): 21 windows in batches of 8.
+    config = FeatureConfig(length=40)
+    model = CountingModel([[0, 1, 0]] * 21, config)
+    starts, probs = predict.predict_windows(
+        model, np.zeros(323840, np.float32), config=config)
+    assert starts.tolist() == [0, 80000, 160000]
+    assert model.batches == [8, 8, 5] and not model.outputs
+    assert probs.shape == (3, 3)
+    model = CountingModel([[0, 1, 0]] * 2, FeatureConfig())
+    starts, _ = predict.predict_windows(
+        model, np.zeros(323840, np.float32), hop_seconds=7.5,
+        batch_size=1)
+    assert starts.tolist() == [0, 120000] and model.batches == [1, 1]
+
+
+def test_a_short_recording_is_padded_with_zeros_at_its_end():
+    # 3 s of float32 audio make one 10.24 s clip, the rest silence
+    config = FeatureConfig()
+    seen = []
+
+    class Spy(CountingModel):
+        def predict(self, x):
+            seen.append(x.copy())
+            return super().predict(x)
+    y = tone(440.0, seconds=3.0)
+    starts, _ = predict.predict_windows(Spy([[1, 0, 0]], config), y,
+                                        config=config)
+    assert starts.tolist() == [0]
+    padded = np.concatenate([y, np.zeros(163840 - len(y), np.float32)])
+    assert_allclose(seen[0], config(padded[None]), rtol=1e-5, atol=1e-6)
