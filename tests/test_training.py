@@ -627,3 +627,131 @@ def test_resumed_run_equals_an_uninterrupted_one(demo_data, tmp_path):
     for key in whole:
         np.testing.assert_allclose(split[key], whole[key], rtol=1e-5,
                                    atol=1e-7, err_msg=key)
+
+
+def test_the_recipes():
+    assert training.RECIPES == {
+        'article': dict(model='music_net', n_mels=256, length=160,
+                        compression='log1p', normalize='none',
+                        spec_augment=False, lr=1e-4, weight_decay=1e-4,
+                        batch_per_song=10, batch_per_class=None,
+                        other_per_batch=None),
+        'improved': dict(model='small_cnn', n_mels=128, length=48,
+                         compression='db', normalize='window',
+                         spec_augment=True, lr=1e-3, weight_decay=1e-4,
+                         batch_per_song=None, batch_per_class=8,
+                         other_per_batch=8)}
+
+
+def parsed(*flags):
+    from music_classification.cli import train
+    return train.parse_args(['--music', '.', '--other', '.', *flags])
+
+
+@pytest.mark.parametrize('flags, expected', [
+    ((), training.FeatureConfig()),
+    (('--model', 'wave', '--length', '40'),
+     training.FeatureConfig(length=40, representation='wave')),
+    (('--recipe', 'improved', '--pad-mode', 'constant'),
+     training.FeatureConfig(length=48, n_mels=128, compression='db',
+                            normalize='window', pad_mode='constant')),
+    (('--n-mels', '64', '--compression', 'sqrt', '--normalize', 'window'),
+     training.FeatureConfig(n_mels=64, compression='sqrt',
+                            normalize='window')),
+])
+def test_feature_config_of_the_flags(flags, expected):
+    assert training.feature_config(parsed(*flags)) == expected
+
+
+@pytest.mark.parametrize('flags, options', [
+    ((), {'init': 'v1.9'}),
+    (('--init', 'v1.8', '--pooling', '--no-batchnorm', '--head', 'pool'),
+     {'init': 'v1.8', 'pooling': True, 'batchnorm': False, 'head': 'pool'}),
+    (('--model', 'wave', '--batchnorm'), {'init': 'v1.9', 'batchnorm': True}),
+    (('--recipe', 'improved'), {}),
+    (('--recipe', 'improved', '--width', '8'), {'width': 8}),
+])
+def test_model_options_of_the_flags(flags, options):
+    assert training.model_options(parsed(*flags)) == options
+
+
+def test_datasets_of_a_run(demo_data):
+    args = parsed('--seed', '2', '--stride', '7', '--length', '40')
+    args.music, args.other, args.noise = (demo_data.music_dir,
+                                          demo_data.other_dir,
+                                          demo_data.noise_path)
+    config = training.feature_config(args)
+    songs, train_songs, val_songs, classes, val = training.build_datasets(
+        args, config)
+    assert songs.class_names == demo_data.class_names
+    assert len(classes) == 3 and len(classes[0]) == 1
+    other, = classes[0]
+    assert (other.label, other.augment, other.noise_augment) == (0, True,
+                                                                  True)
+    assert other.folder == demo_data.other_dir and other.length == 40
+    assert other.noise is not None and other.compression == 'log1p'
+    for label in (1, 2):
+        assert sorted(d.wavfile for d in classes[label]) == sorted(
+            train_songs[label])
+        for d in classes[label]:
+            assert (d.label, d.stride, d.augment, d.length) == (label, 7,
+                                                                True, 40)
+    assert sorted(d.wavfile for d in val) == sorted(
+        p for paths in val_songs.values() for p in paths)
+    for d in val:
+        assert not d.augment and d.stride == 5 * 16000 and d.noise is None
+        assert d.label == 1 + (d.wavfile in val_songs[2])
+    # each class draws from its own stream, and another rank from others
+    draws = [c[0].rng.random() for c in classes]
+    assert len(set(draws)) == 3
+    again = training.build_datasets(args, config)[3]
+    assert [c[0].rng.random() for c in again] == draws
+    rank1 = training.build_datasets(args, config, rank=1)[3]
+    assert [c[0].rng.random() for c in rank1] != draws
+    # --no-noise keeps the volume change; --no-augment drops both
+    args.no_noise = True
+    quiet = training.build_datasets(args, config)[3]
+    assert quiet[0][0].augment and not quiet[0][0].noise_augment
+    args.no_augment = True
+    clean = training.build_datasets(args, config)[3]
+    assert not clean[1][0].augment
+
+
+@pytest.mark.parametrize('representation', ['mel', 'wave'])
+def test_converter_masks_mel_features_only(representation):
+    config = training.FeatureConfig(length=40, representation=representation)
+    waves = np.random.default_rng(0).uniform(
+        -0.5, 0.5, (4, config.window_samples)).astype(np.float32)
+    batch = [(w, np.int32(k)) for k, w in enumerate(waves)]
+    x, t = training.FeatureConverter(config)(batch)
+    assert_array_equal(t, [0, 1, 2, 3])
+    masked, _ = training.FeatureConverter(config, spec_augment=True,
+                                          rng=5)(batch)
+    again, _ = training.FeatureConverter(config, spec_augment=True,
+                                         rng=5)(batch)
+    assert_array_equal(masked, again)
+    if representation == 'wave':
+        assert_array_equal(masked, x)
+    else:
+        assert (masked == 0).sum() > (x == 0).sum()
+        assert_array_equal(masked[masked != 0], x[masked != 0])
+
+
+def test_loss_with_report_reports_loss_and_accuracy():
+    from music_classification.net import SMALL_CNN
+    model = SMALL_CNN(n_classes=3, input_shape=(32, 24))
+    x = np.random.default_rng(0).standard_normal(
+        (4, 1, 32, 24)).astype(np.float32)
+    t = np.array([0, 1, 2, 1], np.int32)
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', model)
+    observation = {}
+    with chainer.using_config('train', False):
+        with reporter.scope(observation):
+            loss = training.loss_with_report(model)(x, t)
+        expected_loss, expected_accuracy = model(x, t)
+    assert set(observation) == {'main/loss', 'main/accuracy'}
+    assert float(observation['main/loss'].array) == pytest.approx(
+        float(loss.array)) == pytest.approx(float(expected_loss.array))
+    assert float(observation['main/accuracy'].array) == pytest.approx(
+        float(expected_accuracy.array))
