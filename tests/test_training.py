@@ -546,17 +546,21 @@ def train_argv(demo_data, out, *extra):
 def run_here(demo_data, tmp_path_factory):
     """A run of ``train.main`` in this process: 6 iterations, evaluated and
     snapshotted every 3."""
+    import contextlib
+    import io
     from music_classification.cli import train
     out = tmp_path_factory.mktemp('here')
-    steps = train.main(train_argv(demo_data, out, '--iterations', '6',
-                                  '--eval-every', '3', '--snapshot-every',
-                                  '3', '--seed', '4'))
-    return out, steps
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        steps = train.main(train_argv(demo_data, out, '--iterations', '6',
+                                      '--eval-every', '3', '--snapshot-every',
+                                      '3', '--seed', '4'))
+    return out, steps, printed.getvalue()
 
 
 def test_a_run_writes_its_files_and_log(run_here, demo_data):
     import zipfile
-    out, steps = run_here
+    out, steps, printed = run_here
     assert steps == 6
     assert sorted(os.listdir(out)) == [
         'accuracy.png', 'labels.json', 'log', 'loss.png', 'model.npz',
@@ -574,7 +578,7 @@ def test_a_run_writes_its_files_and_log(run_here, demo_data):
 
 
 def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
-    out, _ = run_here
+    out, _, _ = run_here
     with open(out / 'labels.json') as f:
         labels = json.load(f)
     assert labels['classes'] == demo_data.class_names
@@ -590,6 +594,22 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         assert sorted(labels['val_songs'][artist] +
                       labels['train_songs'][artist]) == sorted(
             demo_data.songs[artist])
+
+
+def test_a_run_prints_its_setup_table_and_model(run_here, demo_data):
+    out, _, printed = run_here
+    # PrintReport starts each line with a clear-to-end-of-screen code
+    lines = printed.replace('\x1b[J', '').splitlines()
+    assert lines[0] == ('classes: {}; training songs: 2; held-out songs: 2; '
+                        '6 windows per step'.format(', '.join(
+                            demo_data.class_names)))
+    header = lines[1].split()
+    assert header == ['iteration', 'main/loss', 'main/accuracy',
+                      'validation/main/loss', 'validation/main/accuracy',
+                      'elapsed_time']
+    assert [line.split()[0] for line in lines[2:8]] == [
+        '1', '2', '3', '4', '5', '6']
+    assert lines[-1] == 'saved {}'.format(out / 'model.npz')
 
 
 def snapshot_arrays(path):
