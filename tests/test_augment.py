@@ -123,3 +123,8 @@ def test_dbfs():
     # float16 input is measured in float64: no overflow
     assert augment.dbfs(np.full(4, 300.0, np.float16)) == pytest.approx(
         20 * np.log10(300.0))
+
+
+def test_default_noise_at_the_smallest_sizes():
+    assert augment.default_noise(sr=1, seconds=2.0).shape == (2,)
+    assert augment.default_noise(sr=16000, seconds=1.0).shape == (16000,)

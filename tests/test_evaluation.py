@@ -185,6 +185,42 @@ def test_evaluate_defaults_hop_5_s_no_resampling_no_others(
     assert 'sample rate is 8000 Hz' in result['skipped'][0]['error']
     assert evaluation.summary_line(result) == (
         'clip_accuracy=1.000 song_accuracy=1.000 songs=1 clips=3 skipped=1')
+    # a class without clips has no recall, one never predicted no precision
+    assert result['per_class']['beta'] == {'precision': None,
+                                           'recall': None, 'clips': 0}
+
+
+def test_evaluate_passes_its_hop_on(collection_layout):
+    music, _, paths = collection_layout
+    model = ScriptedModel([[0.2, 0.7, 0.1]] * 2)
+    result = evaluation.evaluate(model, NAMES, FeatureConfig(), music,
+                                 hop_seconds=7.5)
+    assert not model.outputs  # clips at 0 and 7.5 s of a1
+    assert result['files'][0]['windows'] == 2
+
+
+def test_evaluate_songs_defaults(collection_layout):
+    _, other, paths = collection_layout
+    model = ScriptedModel([[0.2, 0.7, 0.1]] * 3)
+    result = evaluation.evaluate_songs(
+        model, NAMES, FeatureConfig(), {'alpha': [paths['a1']],
+                                        'beta': [paths['b1']]})
+    assert not model.outputs  # every 5 s; b1 at 8 kHz is not resampled
+    assert [s['path'] for s in result['skipped']] == [paths['b1']]
+    # the config's rate and windows are the ones used
+    config = FeatureConfig(sr=8000, length=40)
+    model = ScriptedModel([[0.1, 0.2, 0.7]] * 3)
+    result = evaluation.evaluate_songs(model, NAMES, config,
+                                       {'beta': [paths['b1']]})
+    assert not model.outputs  # 5 s at 8 kHz: one clip of 3 windows
+    assert result['files'][0]['windows'] == 1 and not result['skipped']
+    # only "Other" sounds: no song accuracy
+    result = evaluation.evaluate_songs(ScriptedModel([[0.8, 0.1, 0.1]]),
+                                       NAMES, FeatureConfig(), {},
+                                       others=[paths['o1']])
+    assert result['song_accuracy'] is None and result['songs'] == 0
+    assert evaluation.summary_line(result) == \
+        'clip_accuracy=1.000 song_accuracy=- songs=0 clips=1'
 
 
 def test_a_folder_without_artists_is_refused(tmp_path):

@@ -318,3 +318,24 @@ def test_bad_waveforms_are_named(y, message):
     with pytest.raises(ParameterError) as e:
         log_melspectrogram(y=y)
     assert str(e.value) == message
+
+
+def test_standardize_each_window_in_place():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 1, 8, 10)).astype(np.float32)
+    x *= np.array([1.0, 5.0, 0.01], np.float32)[:, None, None, None]
+    x += np.array([2.0, -3.0, 0.5], np.float32)[:, None, None, None]
+    x[2] = 7.0  # a constant window
+    original = x.copy()
+    out = features.standardize(x)
+    assert out is x
+    expected = (original - original.mean(axis=(1, 2, 3), keepdims=True)) / (
+        original.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    assert_allclose(x, expected, rtol=1e-5, atol=1e-6)
+    assert_allclose(x[:2].mean(axis=(1, 2, 3)), 0.0, atol=1e-6)
+    assert_allclose(x[:2].std(axis=(1, 2, 3)), 1.0, rtol=1e-4)
+    assert not x[2].any()  # a silent or constant window stays 0
+    y = original[:1].copy()
+    features.standardize(y, eps=1.0)
+    assert_allclose(y[0].std(), original[0].std() / (original[0].std() + 1),
+                    rtol=1e-5)

@@ -294,3 +294,21 @@ def test_pooling_and_batchnorm_are_where_asked():
 def test_bad_variants(call, message):
     with pytest.raises(ParameterError, match=message):
         call()
+
+
+def test_small_cnn_layers_and_he_initialisation():
+    from music_classification.net import SMALL_CNN
+    np.random.seed(0)
+    net = SMALL_CNN()
+    assert net.n_classes == 7 and net.input_shape == (128, 97)
+    assert net.layers == ((16, 3, 1), (32, 3, 1), (64, 3, 1), (128, 3, 1))
+    assert net.conv_shape == (128, 8, 7)  # four 2 x 2 poolings
+    assert net.fc5.W.shape == (7, 2 * 128 * 8)
+    # He initialisation of the convolutions, 1 / fan_in for fc5
+    W = net.conv4.W.array
+    assert W.std() == pytest.approx(np.sqrt(2.0 / (64 * 9)), rel=0.02)
+    assert net.fc5.W.array.std() == pytest.approx(np.sqrt(1.0 / 2048),
+                                                  rel=0.05)
+    wide = SMALL_CNN(width=8, n_classes=3)
+    assert wide.layers[0][0] == 8 and wide.spec() == {
+        'model': 'small_cnn', 'width': 8, 'dropout_ratio': 0.3}

@@ -127,3 +127,32 @@ def test_save_model_is_uncompressed_by_default(tmp_path):
                                      spec=model.spec())
     assert_array_equal(again.fc5.W.array, model.fc5.W.array)
     assert only(tmp_path) == ['m.npz', 'z.npz']
+
+
+def hdf5_file(path):
+    path.write_bytes(b'\x89HDF\r\n\x1a\n' + b'x' * 64)
+    return path
+
+
+def test_an_hdf5_model_without_h5py_says_what_to_install(tmp_path,
+                                                          monkeypatch):
+    from music_classification.errors import ModelFileError
+    path = hdf5_file(tmp_path / 'm.h5')
+    monkeypatch.setitem(__import__('sys').modules, 'h5py', None)
+    with pytest.raises(ModelFileError) as e:
+        serialization.load_model(path)
+    assert str(e.value) == ("{}: an HDF5 model (the original's format); "
+                            "reading it needs h5py: pip install h5py"
+                            .format(path))
+
+
+def test_an_unreadable_hdf5_file_names_h5pys_reason(tmp_path):
+    import h5py
+    from music_classification.errors import ModelFileError
+    path = hdf5_file(tmp_path / 'm.h5')
+    with pytest.raises(OSError) as reason:
+        h5py.File(path, 'r')
+    with pytest.raises(ModelFileError) as e:
+        serialization.load_model(path)
+    assert str(e.value) == '{}: unreadable HDF5 file ({})'.format(
+        path, reason.value)

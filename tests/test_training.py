@@ -323,7 +323,8 @@ def test_multiprocess_iterator_resumes_its_own_order(tmp_path, make):
         chainer.serializers.save_npz(str(tmp_path / 'it.npz'), a)
         chainer.serializers.load_npz(str(tmp_path / 'it.npz'), b)
         chainer.serializers.load_npz(str(tmp_path / 'it.npz'), c)
-        assert (b.epoch, b.current_position) == (a.epoch, a.current_position)
+        assert (b.epoch, b.current_position, b.is_new_epoch) == (
+            a.epoch, a.current_position, a.is_new_epoch)
         for _ in range(6):
             assert next(a) == next(b)
             assert next(c) == next(d)
@@ -775,3 +776,51 @@ def test_loss_with_report_reports_loss_and_accuracy():
         float(loss.array)) == pytest.approx(float(expected_loss.array))
     assert float(observation['main/accuracy'].array) == pytest.approx(
         float(expected_accuracy.array))
+
+
+def test_song_sampler_defaults_and_smallest_sizes():
+    s = training.SongOrderSampler([1], [1, 30])
+    assert (s.per_song, s.batches_per_epoch, s.seed) == (10, 100, (0,))
+    assert (s.n_other, s.batch_size) == (1, 1 + 20)
+    # "Other" clips drawn with replacement come from all of them
+    s = training.SongOrderSampler([4], [30], per_song=1, other_per_batch=2,
+                                  batches_per_epoch=50)
+    drawn = s.order_for(0).reshape(50, 3)[:, :2]
+    assert set(drawn.ravel().tolist()) == {0, 1, 2, 3}
+
+
+def test_song_iterator_passes_its_options_on(tmp_path):
+    it = training.song_iterator(song_classes())
+    sampler = it.order_sampler
+    assert (sampler.per_song, sampler.batches_per_epoch, sampler.seed,
+            sampler.other_per_batch) == (10, 100, (0,), None)
+    assert isinstance(it, chainer.iterators.SerialIterator)
+    it = training.song_iterator(song_classes(), per_song=2,
+                                other_per_batch=3, batches_per_epoch=4,
+                                seed=(5, 1), n_processes=2)
+    try:
+        sampler = it.order_sampler
+        assert (sampler.per_song, sampler.batches_per_epoch, sampler.seed,
+                sampler.other_per_batch) == (2, 4, (5, 1), 3)
+        assert isinstance(it, chainer.iterators.MultiprocessIterator)
+    finally:
+        it.finalize()
+
+
+def test_spec_augment_draws_widths_then_places_bands_then_spans():
+    # The masks follow the generator: for each window a band width and
+    # place, then the same for the spans; n_mels and frames not multiples
+    # of 8 give the widest 100 // 8 = 12 bands and 90 // 8 = 11 frames.
+    x = np.ones((50, 1, 100, 90), np.float32)
+    training.spec_augment(x, rng=np.random.default_rng(9), n_bands=1,
+                          n_spans=1)
+    rng = np.random.default_rng(9)
+    expected = np.ones_like(x)
+    for size, widest, axis in ((100, 12, 2), (90, 11, 3)):
+        for i in range(len(x)):
+            width = int(rng.integers(0, widest + 1))
+            start = int(rng.integers(0, size - width + 1))
+            index = [i, 0, slice(None), slice(None)]
+            index[axis] = slice(start, start + width)
+            expected[tuple(index)] = 0
+    assert_array_equal(x, expected)
