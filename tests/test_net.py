@@ -303,6 +303,8 @@ def test_small_cnn_layers_and_he_initialisation():
     assert net.n_classes == 7 and net.input_shape == (128, 97)
     assert net.layers == ((16, 3, 1), (32, 3, 1), (64, 3, 1), (128, 3, 1))
     assert net.conv_shape == (128, 8, 7)  # four 2 x 2 poolings
+    assert net.pooling and net.batchnorm and net.head == 'pool'
+    assert hasattr(net, 'bn4') and net.conv1.b is None
     assert net.fc5.W.shape == (7, 2 * 128 * 8)
     # He initialisation of the convolutions, 1 / fan_in for fc5
     W = net.conv4.W.array
@@ -312,3 +314,42 @@ def test_small_cnn_layers_and_he_initialisation():
     wide = SMALL_CNN(width=8, n_classes=3)
     assert wide.layers[0][0] == 8 and wide.spec() == {
         'model': 'small_cnn', 'width': 8, 'dropout_ratio': 0.3}
+
+
+def test_wave_net_defaults_checks_and_front_end():
+    import inspect
+    from music_classification.net import WAVE_NET
+    defaults = {k: p.default for k, p in
+                inspect.signature(WAVE_NET).parameters.items()}
+    assert defaults == {
+        'n_classes': 7, 'input_shape': (1, 163840), 'dropout_ratio': 0.5,
+        'init': 'v1.9', 'pooling': False, 'batchnorm': False,
+        'head': 'flatten', 'n_filters': 256, 'filter_length': 2048,
+        'hop': 512}
+    for shape in ((2, 8192), (1, 511), (8192,)):
+        with pytest.raises(ParameterError) as e:
+            WAVE_NET(input_shape=shape, filter_length=512)
+        assert str(e.value) == (
+            'WAVE_NET takes (1, n_samples) waveforms of at least 512 '
+            'samples, got input shape {}'.format(shape))
+    WAVE_NET(n_classes=2, input_shape=(1, 512 + 127 * 128), n_filters=64,
+             filter_length=512, hop=128, head='pool')  # 128 frames
+    np.random.seed(0)
+    net = WAVE_NET(n_classes=3, input_shape=(1, 81920), filter_length=512,
+                   pooling=True, batchnorm=True, head='pool', init='v1.8')
+    assert (net.pooling, net.batchnorm, net.head, net.init) == (
+        True, True, 'pool', 'v1.8')
+    assert hasattr(net, 'bn3') and net.n_classes == 3
+    assert net.conv0.W.shape == (256, 1, 1, 512)
+    assert net.conv0.stride == (1, 512)
+    assert net.conv0.W.array.std() == pytest.approx(0.02, rel=0.02)  # v1.8
+    spec = net.spec()
+    assert spec == {'model': 'wave', 'pooling': True, 'batchnorm': True,
+                    'head': 'pool', 'dropout_ratio': 0.5, 'init': 'v1.8',
+                    'n_filters': 256, 'filter_length': 512, 'hop': 512}
+    again = build_model(n_classes=3, input_shape=(1, 81920), **spec)
+    assert again.spec() == spec
+    v19 = WAVE_NET(n_classes=3, input_shape=(1, 81920), filter_length=512,
+                   head='pool')
+    assert v19.conv0.W.array.std() == pytest.approx(
+        np.sqrt(0.02 * np.sqrt(512) / 512), rel=0.02)
