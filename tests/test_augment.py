@@ -128,3 +128,14 @@ def test_dbfs():
 def test_default_noise_at_the_smallest_sizes():
     assert augment.default_noise(sr=1, seconds=2.0).shape == (2,)
     assert augment.default_noise(sr=16000, seconds=1.0).shape == (16000,)
+
+
+def test_noise_and_volume_give_float32_and_honour_their_range(rng):
+    y = np.linspace(-0.5, 0.5, 100)  # float64 in, float32 out
+    noisy = augment.add_noise(y, np.ones(100, np.float32), rng=rng)
+    assert noisy.dtype == np.float32
+    quieter = augment.change_volume(y, rng=rng)
+    assert quieter.dtype == np.float32
+    vols = [augment.change_volume(np.ones(1, np.float32), rng=rng, low=0.2,
+                                  high=0.4)[0] for _ in range(200)]
+    assert 0.2 <= min(vols) < 0.22 and 0.38 < max(vols) <= 0.4

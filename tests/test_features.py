@@ -339,3 +339,45 @@ def test_standardize_each_window_in_place():
     features.standardize(y, eps=1.0)
     assert_allclose(y[0].std(), original[0].std() / (original[0].std() + 1),
                     rtol=1e-5)
+
+
+@pytest.mark.parametrize('options', [
+    dict(sr=8000, n_fft=1024, hop_length=256, n_mels=64, fmin=50.0,
+         fmax=3000.0, length=20, chunk=512),
+    dict(length=20, representation='wave'),
+])
+def test_streaming_with_other_parameters_equals_the_full_features(rng,
+                                                                  options):
+    config = FeatureConfig(**options)
+    stream = features.StreamingLogMel(config)
+    assert stream.frames_computed == 0
+    window = np.zeros(config.window_samples, np.float32)
+    y = (0.3 * rng.standard_normal(3 * config.window_samples)).astype(
+        np.float64)  # pushed as float64, kept as float32
+    for start in range(0, len(y), 1024):
+        piece = y[start:start + 1024]
+        stream.push(piece)
+        window = np.concatenate([window[len(piece):],
+                                 piece.astype(np.float32)])
+        assert_allclose(stream.features(), config(window), rtol=1e-5,
+                        atol=2e-6)
+
+
+def test_streaming_errors_are_named():
+    with pytest.raises(ParameterError) as e:
+        features.StreamingLogMel(FeatureConfig(n_fft=2047))
+    assert str(e.value) == \
+        'need an even n_fft and a window that is a whole number of hops'
+    stream = features.StreamingLogMel(FeatureConfig(length=20))
+    with pytest.raises(ParameterError) as e:
+        stream.push(np.zeros(700, np.float32))
+    assert str(e.value) == 'push a multiple of 512 samples, got 700'
+
+
+def test_mel_filterbank_follows_its_band_limits():
+    full = features.mel_filterbank(n_mels=32)
+    low = features.mel_filterbank(n_mels=32, fmin=100.0, fmax=4000.0)
+    assert full.shape == low.shape == (32, 1025) and not low.flags.writeable
+    freqs = np.arange(1025) * 16000 / 2048
+    assert not low[:, freqs > 4000].any() and full[:, freqs > 4000].any()
+    assert not low[:, freqs < 100].any()
