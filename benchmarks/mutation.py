@@ -62,24 +62,27 @@ def module_of(name):
 
 
 def table(verdicts):
-    """Markdown table: per module and in all."""
+    """Markdown table: per module and in all.
+
+    The score is the share of the tested mutants that a test killed; a
+    pass stopped early leaves mutants "not checked" (a rerun goes on).
+    """
     by_module = collections.defaultdict(collections.Counter)
     for name, verdict in verdicts.items():
         by_module[module_of(name)][verdict] += 1
         by_module['all'][verdict] += 1
-    rows = ['| module | mutants | killed | survived | no test reaches it '
-            '| score |', '| --- | --- | --- | --- | --- | --- |']
+    rows = ['| module | mutants | tested | killed | survived | no test '
+            'reaches it | killed of tested |',
+            '| --- | --- | --- | --- | --- | --- | --- |']
     for module in sorted(by_module, key=lambda m: (m == 'all', m)):
         counts = by_module[module]
         total = sum(counts.values())
+        tested = total - counts['not checked']
         caught = sum(counts[v] for v in CAUGHT)
-        rows.append('| {} | {} | {} | {} | {} | {:.1%} |'.format(
-            module, total, caught, counts['survived'], counts['no tests'],
-            caught / total))
-        if set(counts) - set(CAUGHT) - {'survived', 'no tests'}:
-            rows[-1] += ' other: {}'.format(', '.join(
-                '{} {}'.format(n, v) for v, n in sorted(counts.items())
-                if v not in CAUGHT + ('survived', 'no tests')))
+        rows.append('| {} | {} | {} | {} | {} | {} | {} |'.format(
+            module, total, tested, caught, counts['survived'],
+            counts['no tests'],
+            '{:.1%}'.format(caught / tested) if tested else '-'))
     return '\n'.join(rows)
 
 
