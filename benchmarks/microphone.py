@@ -88,10 +88,11 @@ def align(recorded, reference, max_lag=24000):
     samples (1.5 s: the playback starts 0.5 s after the recording, plus the
     device's latency); over all lags, a repeating passage can win.
     """
-    size = 1 << int(np.ceil(np.log2(len(recorded) + len(reference))))
-    corr = np.fft.irfft(np.fft.rfft(recorded, size)
-                        * np.conj(np.fft.rfft(reference, size)), size)
-    lag = int(np.argmax(corr[:min(max_lag, len(recorded))]))
+    import scipy.signal
+    corr = scipy.signal.correlate(recorded, reference, method='fft')
+    lags = scipy.signal.correlation_lags(len(recorded), len(reference))
+    allowed = (lags >= 0) & (lags < max_lag)
+    lag = int(lags[allowed][np.argmax(corr[allowed])])
     out = recorded[lag:lag + len(reference)]
     return np.pad(out, (0, len(reference) - len(out))).astype(np.float32)
 

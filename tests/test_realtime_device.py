@@ -104,14 +104,10 @@ def align(recorded, reference):
     recording may start before the playback, or (when the input stream
     starts slowly) after it.
     """
-    n = len(recorded) + len(reference)
-    size = 1 << int(np.ceil(np.log2(n)))
-    corr = np.fft.irfft(np.fft.rfft(recorded, size)
-                        * np.conj(np.fft.rfft(reference, size)), size)
-    lags = np.r_[np.arange(len(recorded)), -np.arange(len(reference) - 1, 0,
-                                                        -1)]
-    lag = int(lags[np.argmax(np.r_[corr[:len(recorded)],
-                                   corr[size - len(reference) + 1:]])])
+    import scipy.signal
+    corr = scipy.signal.correlate(recorded, reference, method='fft')
+    lag = int(scipy.signal.correlation_lags(len(recorded), len(reference))[
+        np.argmax(corr)])
     if lag >= 0:
         recorded = recorded[lag:]
     else:
