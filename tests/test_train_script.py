@@ -9,17 +9,11 @@ import time
 
 import pytest
 
-from conftest import cli, read_log
+from conftest import cli, read_log, train_argv
 
 
 def train_cmd(demo_data, out, *extra):
-    # 2.56 s windows (--length 40) keep fc4 small and the test fast.
-    return [*cli('train'),
-            '--music', demo_data.music_dir, '--other', demo_data.other_dir,
-            '--noise', demo_data.noise_path, '--out', str(out),
-            '--length', '40', '--batch-per-class', '2',
-            '--other-per-batch', '2', '--log-every', '1', '--no-progress',
-            *extra]
+    return [*cli('train'), *train_argv(demo_data, out, *extra)]
 
 
 def run(cmd, **kwargs):

@@ -7,7 +7,7 @@ import numpy as np
 from numpy.testing import assert_array_equal
 import pytest
 
-from conftest import cli, read_log
+from conftest import cli, read_log, train_argv
 
 from music_classification import READ_DATASET, READ_DATASET2, load_model
 from music_classification import training
@@ -532,15 +532,6 @@ def test_spec_augment_defaults_two_bands_and_two_spans_of_an_eighth():
     # two bands of up to 32 bins (not 28), two spans of up to 40 frames
     assert 56 < max(int(r.sum()) for r in rows) <= 2 * 32
     assert 70 < max(int(c.sum()) for c in cols) <= 2 * 40
-
-
-def train_argv(demo_data, out, *extra):
-    # 2.56 s windows (--length 40) keep MUSIC_NET's fc4 small
-    return ['--music', demo_data.music_dir, '--other', demo_data.other_dir,
-            '--noise', demo_data.noise_path, '--out', str(out),
-            '--length', '40', '--batch-per-class', '2',
-            '--other-per-batch', '2', '--log-every', '1', '--no-progress',
-            *extra]
 
 
 @pytest.fixture(scope='module')
