@@ -103,7 +103,7 @@ def main():
     if args.fresh:
         shutil.rmtree('mutants', ignore_errors=True)
     if not args.report:
-        code, seconds = run(os.path.join('mutants.log'))
+        code, seconds = run('mutants.log')
         print('mutmut run: exit {} in {:.0f} s on {} CPUs (log: mutants.log)'
               .format(code, seconds, os.cpu_count()))
     verdicts = results()
