@@ -35,6 +35,7 @@ import shutil
 import sys
 
 import chainer
+import chainer.functions as F
 from chainer.training import extensions
 import numpy as np
 
@@ -395,6 +396,13 @@ class TimeBudgetTrigger(object):
     def get_training_length(self):
         return (self.max_iterations, 'iteration')
 
+    def fraction(self):
+        """The fraction of the time budget spent (0 before the start)."""
+        import time
+        if self.start is None:
+            return 0.0
+        return (time.perf_counter() - self.start) / self.seconds
+
 
 def make_optimizer(model, alpha=1e-4, weight_decay=1e-4, comm=None):
     """The original's optimiser: Adam(alpha) with WeightDecay.
@@ -412,13 +420,60 @@ def make_optimizer(model, alpha=1e-4, weight_decay=1e-4, comm=None):
     return optimizer
 
 
-def loss_with_report(model):
-    """A ``loss_func`` for ``StandardUpdater`` reporting loss and accuracy."""
+def loss_with_report(model, mixup=0.0):
+    """A ``loss_func`` for ``StandardUpdater`` reporting loss and accuracy.
+
+    With ``mixup > 0`` (training only) each batch is replaced by the mixture
+    ``lam * x + (1 - lam) * x[perm]`` of its windows with a random
+    permutation of them, and the loss is ``lam * CE(y, t) + (1 - lam) *
+    CE(y, t[perm])`` (Zhang et al., 2018); ``lam ~ Beta(mixup, mixup)``, one
+    per batch. Both are drawn from NumPy's global generator, which
+    :class:`SeededUpdater` seeds from the iteration. The reported accuracy
+    is against ``t``.
+    """
     def lossfun(x, t):
-        loss, accuracy = model(x, t)
+        if not mixup or not chainer.config.train:
+            loss, accuracy = model(x, t)
+        else:
+            lam = float(np.random.beta(mixup, mixup))
+            perm = np.random.permutation(len(t))
+            perm = chainer.backend.get_array_module(x).asarray(perm)
+            y = model.forward(lam * x + (1 - lam) * x[perm])
+            loss = lam * F.softmax_cross_entropy(y, t) + \
+                (1 - lam) * F.softmax_cross_entropy(y, t[perm])
+            accuracy = F.accuracy(y, t)
         chainer.report({'loss': loss, 'accuracy': accuracy}, model)
         return loss
     return lossfun
+
+
+class CosineAnnealing(chainer.training.Extension):
+    """Anneal Adam's ``alpha`` from ``lr`` to 0 along a half cosine.
+
+    ``alpha = lr * (1 + cos(pi * f)) / 2`` where ``f`` is the fraction of
+    the run done: of its :class:`TimeBudgetTrigger`'s time or iterations,
+    whichever is further, or of ``iterations``. Set before every update.
+    """
+
+    trigger = 1, 'iteration'
+
+    def __init__(self, lr, iterations, budget=None):
+        self.lr = float(lr)
+        self.iterations = int(iterations)
+        self.budget = budget
+
+    def fraction(self, trainer):
+        done = trainer.updater.iteration / max(self.iterations, 1)
+        if self.budget is not None:
+            done = max(done, self.budget.fraction())
+        return min(done, 1.0)
+
+    def initialize(self, trainer):
+        self(trainer)
+
+    def __call__(self, trainer):
+        alpha = self.lr * 0.5 * (1 + np.cos(np.pi * self.fraction(trainer)))
+        trainer.updater.get_optimizer('main').alpha = float(alpha)
 
 
 # The run of ``music-classification train``, in named steps.
@@ -429,11 +484,13 @@ def loss_with_report(model):
 RECIPES = {
     'article': dict(model='music_net', n_mels=256, length=160,
                     compression='log1p', normalize='none', spec_augment=False,
-                    lr=1e-4, weight_decay=1e-4, batch_per_song=10,
-                    batch_per_class=None, other_per_batch=None),
+                    lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
+                    mixup=0.0, batch_per_song=10, batch_per_class=None,
+                    other_per_batch=None),
     'improved': dict(model='small_cnn', n_mels=128, length=48,
                      compression='db', normalize='window',
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
+                     lr_schedule='constant', mixup=0.0,
                      batch_per_song=None, batch_per_class=8,
                      other_per_batch=8),
 }
@@ -453,8 +510,12 @@ def model_options(args):
     """
     if args.model == 'small_cnn':
         options = {'width': args.width} if args.width else {}
+        if args.dropout is not None:
+            options['dropout_ratio'] = args.dropout
     else:
         options = {'init': args.init}
+        if args.dropout is not None:
+            options['dropout_ratio'] = args.dropout
         for key in ('pooling', 'batchnorm', 'head'):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
@@ -686,6 +747,7 @@ def save_run_labels(args, class_names, config, model, split):
         model=model.spec(),
         recipe=dict(recipe=args.recipe, lr=args.lr,
                     weight_decay=args.weight_decay,
+                    lr_schedule=args.lr_schedule, mixup=args.mixup,
                     spec_augment=args.spec_augment, noise=not args.no_noise,
                     batch_per_song=args.batch_per_song,
                     batch_per_class=args.batch_per_class, seed=args.seed),
@@ -702,10 +764,21 @@ def build_trainer(args, model, iterator, config, device, comm, rank):
         rng=np.random.default_rng([args.seed, rank, 2]))
     updater = SeededUpdater(
         iterator, optimizer, converter=converter, device=device,
-        loss_func=loss_with_report(model), seed=(args.seed, rank))
+        loss_func=loss_with_report(model, mixup=args.mixup),
+        seed=(args.seed, rank))
     stop = (args.iterations, 'iteration') if args.time_budget is None else \
         TimeBudgetTrigger(args.time_budget, args.iterations)
-    return chainer.training.Trainer(updater, stop, out=args.out)
+    trainer = chainer.training.Trainer(updater, stop, out=args.out)
+    if args.lr_schedule == 'cosine':
+        # Adam's alpha from --lr down to 0 over the run
+        trainer.extend(CosineAnnealing(
+            args.lr, args.iterations,
+            None if isinstance(stop, tuple) else stop))
+        # Log the alpha of each update
+        trainer.extend(extensions.observe_value(
+            'alpha', lambda t: t.updater.get_optimizer('main').alpha),
+            trigger=(1, 'iteration'))
+    return trainer
 
 
 def add_evaluator(trainer, args, model, val, config, device, comm):

@@ -579,7 +579,7 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
     assert labels['model']['model'] == 'music_net'
     assert labels['recipe'] == {
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
-        'spec_augment': False, 'noise': True, 'batch_per_song': None,
+        'lr_schedule': 'constant', 'mixup': 0.0, 'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
@@ -646,11 +646,13 @@ def test_the_recipes():
         'article': dict(model='music_net', n_mels=256, length=160,
                         compression='log1p', normalize='none',
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
+                        lr_schedule='constant', mixup=0.0,
                         batch_per_song=10, batch_per_class=None,
                         other_per_batch=None),
         'improved': dict(model='small_cnn', n_mels=128, length=48,
                          compression='db', normalize='window',
                          spec_augment=True, lr=1e-3, weight_decay=1e-4,
+                         lr_schedule='constant', mixup=0.0,
                          batch_per_song=None, batch_per_class=8,
                          other_per_batch=8)}
 
@@ -682,6 +684,8 @@ def test_feature_config_of_the_flags(flags, expected):
     (('--model', 'wave', '--batchnorm'), {'init': 'v1.9', 'batchnorm': True}),
     (('--recipe', 'improved'), {}),
     (('--recipe', 'improved', '--width', '8'), {'width': 8}),
+    (('--dropout', '0.2'), {'init': 'v1.9', 'dropout_ratio': 0.2}),
+    (('--recipe', 'improved', '--dropout', '0'), {'dropout_ratio': 0.0}),
 ])
 def test_model_options_of_the_flags(flags, options):
     assert training.model_options(parsed(*flags)) == options
@@ -815,3 +819,101 @@ def test_spec_augment_draws_widths_then_places_bands_then_spans():
             index[axis] = slice(start, start + width)
             expected[tuple(index)] = 0
     assert_array_equal(x, expected)
+
+
+def _mixup_case():
+    from music_classification.net import SMALL_CNN
+    model = SMALL_CNN(n_classes=3, input_shape=(32, 24), dropout_ratio=0.0)
+    x = np.random.default_rng(0).standard_normal(
+        (6, 1, 32, 24)).astype(np.float32)
+    t = np.array([0, 1, 2, 1, 0, 2], np.int32)
+    return model, x, t
+
+
+def test_mixup_mixes_the_batch_and_its_loss():
+    import chainer.functions as F
+    model, x, t = _mixup_case()
+    np.random.seed(3)
+    loss = training.loss_with_report(model, mixup=0.4)(x, t)
+    np.random.seed(3)  # the draws: lam, then the permutation
+    lam = np.random.beta(0.4, 0.4)
+    perm = np.random.permutation(6)
+    assert 0 < lam < 1 and (perm != np.arange(6)).any()
+    y = model.forward(lam * x + (1 - lam) * x[perm])
+    expected = lam * F.softmax_cross_entropy(y, t) + \
+        (1 - lam) * F.softmax_cross_entropy(y, t[perm])
+    assert float(loss.array) == pytest.approx(float(expected.array),
+                                              rel=1e-5)
+    plain = float(model(x, t)[0].array)
+    assert abs(float(loss.array) - plain) > 1e-3
+
+
+@pytest.mark.parametrize('mixup, train', [(0.0, True), (0.4, False)])
+def test_no_mixup_off_or_outside_training(mixup, train):
+    model, x, t = _mixup_case()
+    with chainer.using_config('train', train):
+        np.random.seed(3)
+        loss = training.loss_with_report(model, mixup=mixup)(x, t)
+        expected = model(x, t)[0]
+    assert float(loss.array) == pytest.approx(float(expected.array),
+                                              rel=1e-6)
+
+
+def test_cosine_annealing_follows_iterations_and_time():
+    import time
+    optimizer = chainer.optimizers.Adam(alpha=0.5)
+    optimizer.setup(chainer.links.Linear(2, 2))
+
+    def trainer(iteration):
+        t = _Trainer(iteration)
+        t.updater.get_optimizer = lambda name: optimizer
+        return t
+    anneal = training.CosineAnnealing(1e-3, 10)
+    anneal.initialize(trainer(0))
+    assert optimizer.alpha == pytest.approx(1e-3)
+    for iteration, alpha in [(5, 0.5e-3), (10, 0.0), (12, 0.0),
+                             (2, 1e-3 * (1 + np.cos(0.2 * np.pi)) / 2)]:
+        anneal(trainer(iteration))
+        assert optimizer.alpha == pytest.approx(alpha, abs=1e-12)
+    # Under a time budget: the further of the time and the iterations.
+    budget = training.TimeBudgetTrigger(10, max_iterations=100)
+    assert budget.fraction() == 0.0
+    budget.start = time.perf_counter() - 150  # a quarter of 600 s
+    assert budget.fraction() == pytest.approx(0.25, abs=0.01)
+    anneal = training.CosineAnnealing(1e-3, 100, budget)
+    anneal(trainer(10))
+    assert optimizer.alpha == pytest.approx(
+        1e-3 * (1 + np.cos(0.25 * np.pi)) / 2, rel=0.02)
+    anneal(trainer(50))
+    assert optimizer.alpha == pytest.approx(0.5e-3, rel=1e-9)
+
+
+@pytest.mark.parametrize('flags, message', [
+    (('--mixup', '-0.1'), '--mixup must be 0 or more, got -0.1'),
+    (('--dropout', '1'), '--dropout must be in [0, 1), got 1.0'),
+    (('--dropout', '-0.5'), '--dropout must be in [0, 1), got -0.5'),
+])
+def test_bad_mixup_and_dropout_are_refused(flags, message):
+    with pytest.raises(SystemExit) as exit:
+        parsed(*flags)
+    assert exit.value.code == 'music-classification train: ' + message
+
+
+def test_a_run_with_cosine_schedule_and_mixup(demo_data, tmp_path):
+    # Adam's alpha as used by each of 4 updates is logged.
+    import contextlib
+    import io
+    from music_classification.cli import train
+    with contextlib.redirect_stdout(io.StringIO()):
+        train.main(train_argv(
+            demo_data, tmp_path, '--iterations', '4', '--eval-every', '100',
+            '--lr', '1e-3', '--lr-schedule', 'cosine',
+            '--mixup', '0.4', '--dropout', '0.25'))
+    alpha = [e['alpha'] for e in read_log(tmp_path)]
+    np.testing.assert_allclose(
+        alpha, 1e-3 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2, rtol=1e-6)
+    with open(tmp_path / 'labels.json') as f:
+        labels = json.load(f)
+    assert (labels['recipe']['lr_schedule'], labels['recipe']['mixup']) == \
+        ('cosine', 0.4)
+    assert labels['model']['dropout_ratio'] == 0.25

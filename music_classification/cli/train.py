@@ -95,6 +95,17 @@ def parse_args(argv=None):
                         help='Adam\'s alpha (article: 1e-4)')
     parser.add_argument('--weight-decay', type=float, default=None,
                         help='weight decay (article: 1e-4)')
+    parser.add_argument('--lr-schedule', choices=['constant', 'cosine'],
+                        default=None, help='Adam\'s alpha: constant '
+                        '(article) or annealed to 0 along a cosine over '
+                        'the run (its --time-budget, else --iterations)')
+    parser.add_argument('--mixup', type=float, default=None,
+                        help='mixup: train on mixtures lam * a + (1 - lam) '
+                        '* b of the batch\'s windows with the loss mixed '
+                        'alike, lam ~ Beta(MIXUP, MIXUP); 0: off (article)')
+    parser.add_argument('--dropout', type=float, default=None,
+                        help='dropout ratio before the classifier (article: '
+                        '0.5; small_cnn: 0.3)')
     parser.add_argument('--no-noise', action='store_true',
                         help='no recorded-noise augmentation (the volume '
                         'still varies)')
@@ -164,6 +175,11 @@ def parse_args(argv=None):
         if value is not None and value < 1:
             fail(PROG, '--{} must be a positive integer, got {}'.format(
                 flag.replace('_', '-'), value))
+    if args.mixup is not None and args.mixup < 0:
+        fail(PROG, '--mixup must be 0 or more, got {}'.format(args.mixup))
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        fail(PROG, '--dropout must be in [0, 1), got {}'.format(
+            args.dropout))
     recipe = RECIPES[args.recipe]
     batch_given = args.batch_per_song is not None or \
         args.batch_per_class is not None
