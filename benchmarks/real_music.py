@@ -43,6 +43,11 @@ def parser(doc, work):
                    help='folder for packages, data and the runs')
     p.add_argument('--minutes', type=float, default=20.0,
                    help='wall-clock training budget of every run')
+    p.add_argument('--iterations', type=int, default=None,
+                   help='train every run for this many steps instead of '
+                   '--minutes')
+    p.add_argument('--device', default='-1',
+                   help='training device of every run (-1: CPU, 0: GPU 0)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0],
                    help='seeds of the split, weights and batches')
     p.add_argument('--variants', nargs='+', default=['article', 'improved'],
@@ -65,20 +70,30 @@ def run_and_report(args, music, other, composers, prep_seconds):
         else args.variants
     print('composers: {}'.format(', '.join(
         '{} ({})'.format(c, n) for c, n in composers.items())), flush=True)
-    out = os.path.join(args.work, 'study-{:g}min'.format(args.minutes))
+    if args.iterations:
+        budget = dict(iterations=args.iterations, minutes=None)
+        out = 'study-{}steps'.format(args.iterations)
+    else:
+        budget = dict(minutes=args.minutes)
+        out = 'study-{:g}min'.format(args.minutes)
+    if args.device not in ('-1', '@numpy'):
+        out += '-device{}'.format(args.device)
+    out = os.path.join(args.work, out)
     t0 = time.perf_counter()
     results = ablation.run_study(music, other, out, variants=variants,
-                                 seeds=args.seeds, minutes=args.minutes,
-                                 val_songs=args.val,
-                                 keep_models=args.keep_models)
+                                 seeds=args.seeds, val_songs=args.val,
+                                 extra=['--device', args.device],
+                                 keep_models=args.keep_models, **budget)
     print()
     print('machine: {} {}, {} CPUs; data preparation {:.0f} s; study {:.0f} s '
           '(finished runs are reused)'.format(
               platform.system(), platform.machine(), os.cpu_count(),
               prep_seconds, time.perf_counter() - t0))
-    print('{} composers (chance {:.2f}); {:g} min per run; seeds {}'.format(
-        len(composers), 1.0 / len(composers), args.minutes,
-        ' '.join(map(str, args.seeds))))
+    print('{} composers (chance {:.2f}); {} per run on device {}; seeds {}'
+          .format(len(composers), 1.0 / len(composers),
+                  '{} steps'.format(args.iterations) if args.iterations
+                  else '{:g} min'.format(args.minutes), args.device,
+                  ' '.join(map(str, args.seeds))))
     print(ablation.markdown_table(results))
     for r in results:
         print('seed {} {}: clip {:.3f} song {:.3f} ({} songs, {} clips{})'

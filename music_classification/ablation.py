@@ -4,7 +4,8 @@ Each variant is a set of ``music-classification train`` flags (see
 :data:`VARIANTS`): the article's recipe, the article's own alternatives
 (waveform input, pooling, no ``log``, ``sqrt``, no noise), the single
 ingredients that lead from the article's net to a small modern CNN, the
-small CNN itself and the improved recipe. :func:`run_study` trains every
+small CNN itself, the improved recipe and two ingredients tried on top of
+it (mixup, a cosine learning-rate schedule). :func:`run_study` trains every
 variant on the same songs, with the same held-out songs and seeds and the
 same wall-clock budget per run, scores the held-out songs (clip and song
 accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
@@ -49,6 +50,13 @@ VARIANTS = collections.OrderedDict([
                     '--other-per-batch', '8'])),
     ('improved', ('the improved recipe (train --recipe improved)',
                   ['--recipe', 'improved'])),
+    ('mixup', ('the improved recipe + mixup (Beta(0.4, 0.4))',
+               ['--recipe', 'improved', '--mixup', '0.4'])),
+    ('cosine', ('the improved recipe + cosine learning-rate schedule',
+                ['--recipe', 'improved', '--lr-schedule', 'cosine'])),
+    ('mixup_cosine', ('the improved recipe + mixup + cosine schedule',
+                      ['--recipe', 'improved', '--mixup', '0.4',
+                       '--lr-schedule', 'cosine'])),
 ])
 
 
