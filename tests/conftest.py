@@ -13,17 +13,42 @@ import music_classification  # NOQA: F401
 SR = 16000
 
 
+#: Under mutation testing, the tests of each mutated module: its own test
+#: files and the bad-input tests (benchmarks/mutation.py).
+OWN_TESTS = {
+    'features': ('test_features.py', 'test_realtime.py'),
+    'augment': ('test_augment.py', 'test_dataset.py'),
+    'dataset': ('test_dataset.py',),
+    'predict': ('test_evaluation.py', 'test_realtime.py'),
+    'evaluation': ('test_evaluation.py',),
+    'serialization': ('test_serialization.py', 'test_net.py'),
+    'net': ('test_net.py', 'test_variants.py'),
+    'training': ('test_training.py',),
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under mutation testing (benchmarks/mutation.py), fastest tests first.
+    """Under mutation testing (benchmarks/mutation.py): each mutant meets
+    its own module's tests, fastest first.
 
     mutmut runs the tests that reach a mutant with ``-x`` from its
-    ``mutants/`` folder; run in the order of its own timings, the first test
-    that kills the mutant comes early instead of after the slow ones.
+    ``mutants/`` folder, naming the mutant in ``MUTANT_UNDER_TEST``. Of
+    those, only the mutated module's :data:`OWN_TESTS` run (a mutant of
+    ``features`` is not trained through), in the order of mutmut's own
+    timings, so the first test that kills the mutant comes early.
     """
     stats = os.path.join(os.getcwd(), 'mutmut-stats.json')
     if os.path.basename(os.getcwd()) != 'mutants' or \
             not os.path.exists(stats):
         return
+    mutant = os.environ.get('MUTANT_UNDER_TEST', '')
+    if '__mutmut_' in mutant:
+        own = OWN_TESTS.get(mutant.split('.')[1], ()) + (
+            'test_bad_inputs.py',)
+        keep = [i for i in items if i.path.name in own]
+        config.hook.pytest_deselected(
+            items=[i for i in items if i.path.name not in own])
+        items[:] = keep
     with open(stats) as f:
         seconds = json.load(f).get('duration_by_test', {})
     items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
