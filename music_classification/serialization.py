@@ -22,6 +22,7 @@ from music_classification.errors import ModelFileError, ParameterError
 from music_classification.net import MUSIC_NET, build_model
 
 _HDF5_MAGIC = b'\x89HDF\r\n\x1a\n'
+_ZIP_MAGIC = b'PK\x03\x04'
 
 
 def writable_folder(path, what='--out'):
@@ -152,6 +153,11 @@ def load_model(path, model=None, spec=None, **kwargs):
 
 
 def _read_npz(path):
+    with open(path, 'rb') as f:
+        magic = f.read(4)
+    if magic != _ZIP_MAGIC:  # np.load would read a .npy or call it a pickle
+        raise ModelFileError('{}: not a .npz model file (no zip archive)'
+                             .format(path))
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}

@@ -156,3 +156,112 @@ def test_an_unreadable_hdf5_file_names_h5pys_reason(tmp_path):
         serialization.load_model(path)
     assert str(e.value) == '{}: unreadable HDF5 file ({})'.format(
         path, reason.value)
+
+
+def _small_model():
+    from music_classification.net import SMALL_CNN
+    return SMALL_CNN(n_classes=3, input_shape=(16, 16), width=2)
+
+
+def _model_arrays(model, **changes):
+    arrays = {name.lstrip('/'): p.array for name, p in model.namedparams()}
+    for prefix, link in model.namedlinks():
+        for key in ('avg_mean', 'avg_var'):
+            if hasattr(link, key):
+                arrays['{}/{}'.format(prefix, key).lstrip('/')] = \
+                    getattr(link, key)
+    for name, value in changes.items():
+        if value is None:
+            del arrays[name]
+        else:
+            arrays[name] = value
+    return arrays
+
+
+def _npy_bytes(array):
+    import io
+    f = io.BytesIO()
+    np.lib.format.write_array(f, np.asarray(array), allow_pickle=True)
+    return f.getvalue()
+
+
+def _write_zip(path, members):
+    import zipfile
+    with zipfile.ZipFile(path, 'w') as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+@pytest.mark.parametrize('case, message', [
+    ('missing', '{}: no such model file'),
+    ('text', '{}: not a .npz model file (no zip archive)'),
+    ('npy', '{}: not a .npz model file (no zip archive)'),
+    ('broken zip', '{}: not a .npz model file (File is not a zip file)'),
+    ('pickle', '{}: holds a pickled Python object; refusing to load it '
+               '(model files must contain plain arrays only)'),
+    ('bad header', '{}: not a model file: Header is not a dictionary: '
+                   '[1, 2]'),
+    ('two missing', '{}: missing parameters conv1/W, fc5/b'),
+    ('shape', '{}: parameter conv1/W has shape (2, 1, 3) in the file but '
+              '(2, 1, 3, 3) in the network (different class count or '
+              'input shape?)'),
+    ('dtype', '{}: parameter conv1/W has dtype int32'),
+])
+def test_load_model_names_the_file_and_the_problem(tmp_path, case,
+                                                   message):
+    from music_classification.errors import ModelFileError
+    model = _small_model()
+    path = str(tmp_path / 'model.npz')
+    w = model.conv1.W.array
+    if case == 'text':
+        with open(path, 'w') as f:
+            f.write('not a model\n')
+    elif case == 'npy':
+        with open(path, 'wb') as f:
+            f.write(_npy_bytes(w))
+    elif case == 'broken zip':
+        with open(path, 'wb') as f:
+            f.write(b'PK\x03\x04' + b'\0' * 40)
+    elif case == 'pickle':
+        _write_zip(path, {'fc5/b.npy': _npy_bytes(np.array([{}, {}],
+                                                           dtype=object))})
+    elif case == 'bad header':  # NumPy's reason is passed on
+        _write_zip(path, {'fc5/b.npy': b'\x93NUMPY\x01\x00\x10\x00'
+                                       b'[1, 2]         \n'})
+    elif case != 'missing':
+        arrays = _model_arrays(model, **{
+            'two missing': {'conv1/W': None, 'fc5/b': None},
+            'shape': {'conv1/W': w[..., 0]},
+            'dtype': {'conv1/W': w.astype(np.int32)}}[case])
+        np.savez(path, **arrays)
+    with pytest.raises(ModelFileError) as e:
+        serialization.load_model(path, model)
+    assert str(e.value) == message.format(path)
+
+
+def test_load_model_without_fc5_is_no_music_net(tmp_path):
+    from music_classification.errors import ModelFileError
+    path = str(tmp_path / 'model.npz')
+    np.savez(path, **_model_arrays(_small_model(), **{'fc5/b': None}))
+    with pytest.raises(ModelFileError) as e:
+        serialization.load_model(path)
+    assert str(e.value) == '{}: not a MUSIC_NET model (no fc5/b)'.format(
+        path)
+
+
+def test_load_model_reads_every_parameter_and_statistic(tmp_path):
+    # Every parameter and batch-norm statistic comes from the file (not
+    # from the new network's random initialisation), as float32.
+    source = _small_model()
+    rng = np.random.default_rng(0)
+    arrays = {k: rng.standard_normal(v.shape) for k, v in
+              _model_arrays(source).items()}  # float64 in the file
+    path = str(tmp_path / 'model.npz')
+    np.savez(path, **arrays)
+    loaded = serialization.load_model(path, spec=source.spec(),
+                                      input_shape=(16, 16))
+    again = _model_arrays(loaded)
+    assert again.keys() == arrays.keys()
+    for name, value in again.items():
+        assert value.dtype == np.float32, name
+        assert_allclose(value, arrays[name], rtol=1e-6, err_msg=name)
