@@ -367,7 +367,7 @@ class SeededUpdater(chainer.training.updaters.StandardUpdater):
         sequence = np.random.SeedSequence(self.seed + (self.iteration,))
         np.random.seed(sequence.generate_state(1)[0])
         device = self.get_optimizer('main').target.device
-        if device.xp is not np:
+        if device.xp is not np:  # pragma: no mutate block (GPU only)
             device.xp.random.seed(int(sequence.generate_state(1)[0]))
         super(SeededUpdater, self).update_core()
 
@@ -476,7 +476,11 @@ class CosineAnnealing(chainer.training.Extension):
         trainer.updater.get_optimizer('main').alpha = float(alpha)
 
 
-# The run of ``music-classification train``, in named steps.
+# The run of ``music-classification train``, in named steps. The steps
+# that only a whole training run reaches are marked "no mutate block":
+# whole runs test them (tests/test_training.py, test_train_script.py,
+# test_distributed.py), but mutation testing (benchmarks/mutation.py)
+# would need a run of 5-25 s for each of their mutants.
 
 #: The settings of each ``--recipe``. ``article``: the original's, as its
 #: code had them. ``improved``: the best configuration of this project's
@@ -522,7 +526,7 @@ def model_options(args):
     return options
 
 
-def build_datasets(args, config, rank=0):
+def build_datasets(args, config, rank=0):  # pragma: no mutate block
     songs = collection.scan_collection(args.music, args.other)
     train_songs, val_songs = collection.split_songs(
         songs.songs, args.val_songs, seed=args.seed)
@@ -638,6 +642,11 @@ def communicator(args):
     """``(comm, rank, size, device)`` for this process."""
     if not args.distributed:
         return None, 0, 1, chainer.get_device(args.device)
+    return _mpi_communicator(args)
+
+
+def _mpi_communicator(args):  # pragma: no mutate block (MPI only)
+    # Run by tests/test_distributed.py's processes, not in the test process
     import chainermn
     gpu = args.device not in ('-1', '@numpy')
     name = args.communicator or ('pure_nccl' if gpu else 'naive')
@@ -675,7 +684,7 @@ def on_every_rank(comm, func, *args, **kwargs):
     return result
 
 
-def run_training(args):
+def run_training(args):  # pragma: no mutate block
     """Train as ``music-classification train`` with parsed ``args``.
 
     Writes ``args.out``: labels.json first, then the log, plots, snapshots
@@ -740,7 +749,7 @@ def run_training(args):
     return trainer.updater.iteration
 
 
-def save_run_labels(args, class_names, config, model, split):
+def save_run_labels(args, class_names, config, model, split):  # pragma: no mutate block
     """labels.json: classes, features, architecture, recipe and split."""
     collection.save_labels(
         os.path.join(args.out, 'labels.json'), class_names, config,
@@ -754,7 +763,7 @@ def save_run_labels(args, class_names, config, model, split):
         **split)
 
 
-def build_trainer(args, model, iterator, config, device, comm, rank):
+def build_trainer(args, model, iterator, config, device, comm, rank):  # pragma: no mutate block
     """Adam, the seeded updater and a Trainer that stops at --iterations or
     --time-budget."""
     optimizer = make_optimizer(model, alpha=args.lr,
@@ -781,7 +790,7 @@ def build_trainer(args, model, iterator, config, device, comm, rank):
     return trainer
 
 
-def add_evaluator(trainer, args, model, val, config, device, comm):
+def add_evaluator(trainer, args, model, val, config, device, comm):  # pragma: no mutate block
     """Score the held-out windows every --eval-every iterations."""
     val = chainer.datasets.ConcatenatedDataset(*val)
     if comm is not None:
@@ -799,7 +808,7 @@ def add_evaluator(trainer, args, model, val, config, device, comm):
     trainer.extend(evaluator, trigger=(args.eval_every, 'iteration'))
 
 
-def add_snapshots(trainer, args, comm):
+def add_snapshots(trainer, args, comm):  # pragma: no mutate block
     """Snapshots every --snapshot-every iterations; --resume loads one."""
     # Snapshot of the whole trainer, uncompressed (1 GB compresses
     # slowly); --resume loads the latest one
@@ -822,7 +831,7 @@ def add_snapshots(trainer, args, comm):
                    priority=-100)
 
 
-def add_reports(trainer, args, keys):
+def add_reports(trainer, args, keys):  # pragma: no mutate block
     """The log, its plots, the printed table and the progress bar."""
     # Average the reported values every --log-every iterations into out/log
     trainer.extend(extensions.LogReport(trigger=(args.log_every,

@@ -303,3 +303,32 @@ def test_a_short_recording_is_padded_with_zeros_at_its_end():
     assert starts.tolist() == [0]
     padded = np.concatenate([y, np.zeros(163840 - len(y), np.float32)])
     assert_allclose(seen[0], config(padded[None]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('model_name, n_mels, length', [
+    ('small_cnn', 16, 8), ('music_net', 64, 20)])
+def test_predict_windows_is_the_mean_of_its_windows_predictions(
+        model_name, n_mels, length):
+    # Clips every hop (here 1 sample: 4 clips), each scored by the mean of
+    # model.predict (no dropout, batch-norm statistics) over its windows
+    # every half window and the one ending with the clip.
+    from music_classification.net import build_model
+    config = FeatureConfig(length=length, n_mels=n_mels, compression='db',
+                           normalize='window')
+    window = config.window_samples
+    np.random.seed(0)
+    model = build_model(model_name, n_classes=3,
+                        input_shape=config.input_shape)
+    rng = np.random.default_rng(1)
+    clip = int(2.7 * window)
+    y = rng.standard_normal(clip + 3).astype(np.float32) * 0.1
+    starts, probs = predict.predict_windows(
+        model, y, config=config, hop_seconds=1.0 / config.sr,
+        clip_seconds=clip / config.sr, batch_size=5)
+    assert starts.tolist() == [0, 1, 2, 3]
+    inside = [0, window // 2, window, 3 * window // 2, clip - window]
+    with chainer.using_config('train', False):
+        expected = [np.mean([model.predict(config(
+            y[s + i:s + i + window][None])).array[0] for i in inside], 0)
+            for s in starts]
+    assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)

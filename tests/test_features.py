@@ -361,6 +361,8 @@ def test_streaming_with_other_parameters_equals_the_full_features(rng,
                                  piece.astype(np.float32)])
         assert_allclose(stream.features(), config(window), rtol=1e-5,
                         atol=2e-6)
+    # the waveform needs no mel frames
+    assert (stream.frames_computed == 0) == (config.representation == 'wave')
 
 
 def test_streaming_errors_are_named():
@@ -381,3 +383,19 @@ def test_mel_filterbank_follows_its_band_limits():
     freqs = np.arange(1025) * 16000 / 2048
     assert not low[:, freqs > 4000].any() and full[:, freqs > 4000].any()
     assert not low[:, freqs < 100].any()
+
+
+def test_from_dict_names_every_unknown_parameter():
+    with pytest.raises(ParameterError) as e:
+        FeatureConfig.from_dict(dict(FeatureConfig().to_dict(), zeta=1,
+                                     alpha=2))
+    assert str(e.value) == 'unknown feature parameters: alpha, zeta'
+
+
+@pytest.mark.parametrize('shape', [(1000,), (2, 1000)])
+def test_waveform_input_of_one_or_several_float64_waves(shape):
+    y = np.random.default_rng(0).standard_normal(shape)  # float64
+    x = FeatureConfig(representation='wave', length=2)(y)
+    assert x.dtype == np.float32
+    assert x.shape == (len(y) if y.ndim == 2 else 1, 1, 1, 1000)
+    assert_allclose(x.reshape(-1, 1000), np.atleast_2d(y), rtol=1e-6)

@@ -353,3 +353,28 @@ def test_wave_net_defaults_checks_and_front_end():
                    head='pool')
     assert v19.conv0.W.array.std() == pytest.approx(
         np.sqrt(0.02 * np.sqrt(512) / 512), rel=0.02)
+
+
+def test_wave_net_defaults_and_shortest_input():
+    from music_classification.net import WAVE_NET
+    net = WAVE_NET(n_classes=3, input_shape=(1, 64 + 32 * 40), n_filters=64,
+                   filter_length=64, hop=32)  # 64 x 41, the least
+    assert not net.batchnorm and not net.pooling
+    assert not hasattr(net, 'bn1')
+    with pytest.raises(ParameterError, match='at least 64 samples'):
+        WAVE_NET(n_classes=3, input_shape=(1, 63), n_filters=4,
+                 filter_length=64, hop=32)
+
+
+def test_load_model_builds_the_spec_with_the_given_input_shape(tmp_path):
+    # MUSIC_NET's fc4 depends on the input shape given to load_model.
+    net = build_model('music_net', n_classes=3, input_shape=(64, 41))
+    path = str(tmp_path / 'model.npz')
+    save_model(net, path)
+    again = load_model(path, spec=net.spec(), input_shape=(64, 41))
+    assert_array_equal(again.fc4.W.array, net.fc4.W.array)
+    np.savez(path, **{k: v for k, v in np.load(path).items()
+                      if k != 'fc5/b'})
+    with pytest.raises(ModelFileError) as e:
+        load_model(path, spec=net.spec(), input_shape=(64, 41))
+    assert str(e.value) == '{}: not a MUSIC_NET model (no fc5/b)'.format(path)

@@ -917,3 +917,64 @@ def test_a_run_with_cosine_schedule_and_mixup(demo_data, tmp_path):
     assert (labels['recipe']['lr_schedule'], labels['recipe']['mixup']) == \
         ('cosine', 0.4)
     assert labels['model']['dropout_ratio'] == 0.25
+
+
+@pytest.mark.parametrize('flags, rank, sampler, per_class, other', [
+    (('--batch-per-song', '3', '--other-per-batch', '2'), 1,
+     training.SongOrderSampler, None, 2),
+    (('--batch-per-song', '3'), 0, training.SongOrderSampler, None, None),
+    (('--batch-per-class', '4'), 0, training.BalancedOrderSampler, 4,
+     None),
+    (('--batch-per-class', '4', '--other-per-batch', '3'), 2,
+     training.BalancedOrderSampler, 4, 3),
+])
+@pytest.mark.parametrize('processes', [0, 2])
+def test_make_iterator_of_the_flags(classes, flags, rank, sampler,
+                                    per_class, other, processes):
+    args = parsed('--seed', '5', '--processes', str(processes), *flags)
+    it = training.make_iterator(args, classes, rank)
+    try:
+        assert isinstance(it, training.BalancedMultiprocessIterator
+                          if processes else training.BalancedSerialIterator)
+        s = it.order_sampler
+        assert type(s) is sampler
+        assert s.seed == (5, rank)
+        n_songs = sum(len(c) for c in classes[1:])
+        n_other = len(classes[0][0])
+        if per_class is None:
+            assert (s.per_song, s.other_per_batch) == (3, other)
+            assert s.batch_size == (other or n_other) + 3 * n_songs
+            assert s.song_sizes == [len(d) for c in classes[1:] for d in c]
+        else:
+            assert s.batch_per_class == [other or n_other] + [per_class] * (
+                len(classes) - 1)
+        assert len(it.next()) == s.batch_size
+    finally:
+        it.finalize()
+
+
+def test_communicator_without_mpi():
+    comm, rank, size, device = training.communicator(parsed())
+    assert (comm, rank, size) == (None, 0, 1)
+    assert device == chainer.get_device('@numpy')
+
+
+def test_balanced_sampler_defaults_epochs_and_refusal():
+    s = training.BalancedOrderSampler([3, 5], 2)
+    assert (s.seed, s.batches_per_epoch, s.batch_size) == ((0,), 100, 4)
+    orders = [s(None, 0) for _ in range(3)]
+    for epoch, order in enumerate(orders):  # a new order every epoch
+        assert_array_equal(order, s.order_for(epoch))
+    assert s.epoch == 3
+    with pytest.raises(training.DatasetError) as e:
+        training.BalancedOrderSampler([3, 0, 2], 1)
+    assert str(e.value) == 'class 1 has no examples'
+
+
+def test_cosine_annealing_of_a_one_iteration_run():
+    optimizer = chainer.optimizers.Adam(alpha=0.5)
+    optimizer.setup(chainer.links.Linear(2, 2))
+    trainer = _Trainer(1)
+    trainer.updater.get_optimizer = lambda name: optimizer
+    training.CosineAnnealing(1e-3, 1)(trainer)
+    assert optimizer.alpha == 0.0
