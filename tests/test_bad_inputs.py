@@ -142,3 +142,61 @@ def test_bad_input_names_the_reason(tmp_path, case):
     error, reason, call = CASES[case]
     with pytest.raises(error, match=reason):
         call(tmp_path)
+
+
+def _small_cnn():
+    from music_classification.net import build_model
+    return build_model('small_cnn', n_classes=3, input_shape=(16, 16))
+
+
+@pytest.mark.parametrize('call, error, message', [
+    (lambda: __import__('music_classification').net.build_model('nope'),
+     ParameterError, "model must be one of music_net, music_net_pool, "
+     "small_cnn, wave, got 'nope'"),
+    (lambda: __import__('music_classification').net.build_model(
+        'small_cnn', n_classes=3, bogus=1), ParameterError,
+     "small_cnn: SMALL_CNN.__init__() got an unexpected keyword argument "
+     "'bogus'"),
+    (lambda: MUSIC_NET(n_classes=3, input_shape=(32, 20)), ParameterError,
+     "input shape (32, 20) is too small for music_net's convolutions (need "
+     "at least 64 mel bands x 41 frames)"),
+    (lambda: MUSIC_NET(n_classes=3, input_shape=(8, 8), pooling=True),
+     ParameterError,
+     "input shape (8, 8) is too small for music_net's convolutions"),
+    (lambda: MUSIC_NET(n_classes=3, input_shape=(64, 41), init='v2'),
+     ParameterError, "init must be one of ('v1.9', 'v1.8'), got 'v2'"),
+    (lambda: __import__('music_classification').features.compress(
+        np.ones(3, np.float32), compression='cube'), ParameterError,
+     "compression must be one of ('log1p', 'sqrt', 'none', 'db'), got "
+     "'cube'"),
+    (lambda: _small_cnn().predict(np.zeros((1, 1, 16, 15), np.float32)),
+     ParameterError, 'SMALL_CNN expects input of shape (batch, 1, 16, 16), '
+     'got (1, 1, 16, 15)'),
+    (lambda: __import__('music_classification').training.balanced_iterator(
+        [[1], []]), DatasetError, 'class 1 has no examples'),
+    (lambda: READ_DATASET2(), DatasetError, "READ_DATASET2 needs the folder "
+     "of sounds, as wavdir= (the original's name) or folder="),
+    (lambda: READ_DATASET('x.wav', stride=0), DatasetError,
+     'stride must be at least 1, got 0'),
+    (lambda: READ_DATASET('x.wav', chunk=0), DatasetError,
+     'chunk and length must be positive, got 0 and 160'),
+    (lambda: READ_DATASET('x.wav', length=-2), DatasetError,
+     'chunk and length must be positive, got 1024 and -2'),
+])
+def test_exact_messages(call, error, message):
+    with pytest.raises(error) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_a_short_song_is_padded_with_a_warning_naming_it(tmp_path):
+    path = str(tmp_path / 'short.wav')
+    write_float_wav(path, tone(440.0, seconds=1.0))
+    with pytest.warns(UserWarning) as w:
+        data = READ_DATASET(path, augment=False)
+    assert [str(x.message) for x in w] == [
+        '{}: 1.00 s long, shorter than one window (10.24 s); zero-padded '
+        'at the end to one window'.format(path)]
+    assert data.wavfile == path and len(data) == 1
+    wave = data.get_example(0)  # no label given: the wave alone
+    assert wave.shape == (163840,) and not wave[16000:].any()
