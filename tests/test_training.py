@@ -978,3 +978,27 @@ def test_cosine_annealing_of_a_one_iteration_run():
     trainer.updater.get_optimizer = lambda name: optimizer
     training.CosineAnnealing(1e-3, 1)(trainer)
     assert optimizer.alpha == 0.0
+
+
+def test_resume_compares_the_training_songs_and_completes_old_features(
+        tmp_path):
+    other = {'alpha': ['a9.wav'], 'beta': ['b1.wav']}
+    write_labels(tmp_path, train_songs=other)
+    with pytest.raises(training.ParameterError) as e:
+        training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+    assert str(e.value) == (
+        '--resume: {} was written for another run: train_songs {} there, '
+        '{} now'.format(tmp_path / 'labels.json', other, NOW['train_songs']))
+    # Features saved before a parameter existed get its default.
+    old = {k: v for k, v in NOW['features'].items()
+           if k not in ('normalize', 'representation')}
+    write_labels(tmp_path, features=old)
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+
+
+def test_balanced_iterator_defaults(classes):
+    it = training.balanced_iterator(classes)
+    assert it.order_sampler.seed == (0,)
+    assert it.order_sampler.batch_per_class == [10] * len(classes)
+    assert it.order_sampler.batches_per_epoch == 100
+    assert isinstance(it, training.BalancedSerialIterator)
