@@ -749,7 +749,8 @@ def run_training(args):  # pragma: no mutate block
     return trainer.updater.iteration
 
 
-def save_run_labels(args, class_names, config, model, split):  # pragma: no mutate block
+def save_run_labels(args, class_names, config, model,
+                    split):  # pragma: no mutate block
     """labels.json: classes, features, architecture, recipe and split."""
     collection.save_labels(
         os.path.join(args.out, 'labels.json'), class_names, config,
@@ -763,7 +764,8 @@ def save_run_labels(args, class_names, config, model, split):  # pragma: no muta
         **split)
 
 
-def build_trainer(args, model, iterator, config, device, comm, rank):  # pragma: no mutate block
+def build_trainer(args, model, iterator, config, device, comm,
+                  rank):  # pragma: no mutate block
     """Adam, the seeded updater and a Trainer that stops at --iterations or
     --time-budget."""
     optimizer = make_optimizer(model, alpha=args.lr,
@@ -790,7 +792,8 @@ def build_trainer(args, model, iterator, config, device, comm, rank):  # pragma:
     return trainer
 
 
-def add_evaluator(trainer, args, model, val, config, device, comm):  # pragma: no mutate block
+def add_evaluator(trainer, args, model, val, config, device,
+                  comm):  # pragma: no mutate block
     """Score the held-out windows every --eval-every iterations."""
     val = chainer.datasets.ConcatenatedDataset(*val)
     if comm is not None:

@@ -579,7 +579,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
     assert labels['model']['model'] == 'music_net'
     assert labels['recipe'] == {
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
-        'lr_schedule': 'constant', 'mixup': 0.0, 'spec_augment': False, 'noise': True, 'batch_per_song': None,
+        'lr_schedule': 'constant', 'mixup': 0.0, 'spec_augment': False,
+        'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
