@@ -5,7 +5,8 @@ Runs mutmut 3 (the ``mutation`` extra) with the ``[mutmut]`` section of
 ``setup.cfg``: every mutant of ``features``, ``augment``, ``dataset``,
 ``predict``, ``evaluation``, ``serialization``, ``net`` and ``training``
 (an operator, a constant, an argument or a string changed; a line
-removed), each against the fast tests that reach its function. Then it
+removed), each against the fast tests of its own module that reach its
+function (``OWN_TESTS`` in ``tests/conftest.py``). Then it
 prints, per module, the mutants, how many the tests killed, and the score.
 A rerun only retests what changed; ``--report`` prints the last results.
 
