@@ -205,3 +205,26 @@ def test_a_short_song_is_padded_with_a_warning_naming_it(tmp_path):
     assert data.wavfile == path and len(data) == 1
     wave = data.get_example(0)  # no label given: the wave alone
     assert wave.shape == (163840,) and not wave[16000:].any()
+
+
+@pytest.mark.parametrize('extra, stride, windows', [
+    (0, 1, 1),          # exactly one window: no padding, no warning
+    (10, 1, 11),        # every sample a start
+    (10, 4, 3),         # starts 0, 4, 8
+    (1000, 333, 4),     # 0, 333, 666, 999
+])
+def test_song_windows_and_the_short_song_warning_place(tmp_path, extra,
+                                                       stride, windows):
+    import warnings
+    window = 1024 * 160
+    path = str(tmp_path / 'song.wav')
+    rng = np.random.default_rng(0)
+    write_float_wav(path, 0.1 * rng.standard_normal(window + extra))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no "shorter than one window"
+        data = READ_DATASET(path, stride=stride, augment=False)
+    assert len(data) == windows
+    assert data.indexes.tolist() == list(range(0, extra + 1, stride))
+    with pytest.warns(UserWarning) as w:  # the warning names this line
+        READ_DATASET(path, length=170, augment=False)
+    assert w[0].filename == __file__
