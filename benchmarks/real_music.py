@@ -72,10 +72,12 @@ def run_and_report(args, music, other, composers, prep_seconds):
         '{} ({})'.format(c, n) for c, n in composers.items())), flush=True)
     if args.iterations:
         budget = dict(iterations=args.iterations, minutes=None)
-        out = 'study-{}steps'.format(args.iterations)
+        per_run, out = '{} steps'.format(args.iterations), \
+            'study-{}steps'.format(args.iterations)
     else:
         budget = dict(minutes=args.minutes)
-        out = 'study-{:g}min'.format(args.minutes)
+        per_run, out = '{:g} min'.format(args.minutes), \
+            'study-{:g}min'.format(args.minutes)
     if args.device not in ('-1', '@numpy'):
         out += '-device{}'.format(args.device)
     out = os.path.join(args.work, out)
@@ -90,10 +92,8 @@ def run_and_report(args, music, other, composers, prep_seconds):
               platform.system(), platform.machine(), os.cpu_count(),
               prep_seconds, time.perf_counter() - t0))
     print('{} composers (chance {:.2f}); {} per run on device {}; seeds {}'
-          .format(len(composers), 1.0 / len(composers),
-                  '{} steps'.format(args.iterations) if args.iterations
-                  else '{:g} min'.format(args.minutes), args.device,
-                  ' '.join(map(str, args.seeds))))
+          .format(len(composers), 1.0 / len(composers), per_run,
+                  args.device, ' '.join(map(str, args.seeds))))
     print(ablation.markdown_table(results))
     for r in results:
         print('seed {} {}: clip {:.3f} song {:.3f} ({} songs, {} clips{})'

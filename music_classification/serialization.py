@@ -141,7 +141,13 @@ def load_model(path, model=None, spec=None, **kwargs):
         raise ModelFileError('{}: no such model file'.format(path))
     with open(path, 'rb') as f:
         magic = f.read(8)
-    arrays = _read_hdf5(path) if magic == _HDF5_MAGIC else _read_npz(path)
+    if magic == _HDF5_MAGIC:
+        arrays = _read_hdf5(path)
+    elif magic.startswith(_ZIP_MAGIC):
+        arrays = _read_npz(path)
+    else:  # np.load would read a .npy or call any other file a pickle
+        raise ModelFileError('{}: not a .npz model file (no zip archive)'
+                             .format(path))
     if model is None:
         if spec is None:
             model = MUSIC_NET(n_classes=_fc5_classes(path, arrays), **kwargs)
@@ -153,11 +159,6 @@ def load_model(path, model=None, spec=None, **kwargs):
 
 
 def _read_npz(path):
-    with open(path, 'rb') as f:
-        magic = f.read(4)
-    if magic != _ZIP_MAGIC:  # np.load would read a .npy or call it a pickle
-        raise ModelFileError('{}: not a .npz model file (no zip archive)'
-                             .format(path))
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}

@@ -514,15 +514,13 @@ def model_options(args):
     """
     if args.model == 'small_cnn':
         options = {'width': args.width} if args.width else {}
-        if args.dropout is not None:
-            options['dropout_ratio'] = args.dropout
     else:
         options = {'init': args.init}
-        if args.dropout is not None:
-            options['dropout_ratio'] = args.dropout
         for key in ('pooling', 'batchnorm', 'head'):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
+    if args.dropout is not None:
+        options['dropout_ratio'] = args.dropout
     return options
 
 

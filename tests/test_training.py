@@ -860,8 +860,8 @@ def test_no_mixup_off_or_outside_training(mixup, train):
                                               rel=1e-6)
 
 
-def test_cosine_annealing_follows_iterations_and_time():
-    import time
+def _adam_trainer():
+    """An Adam optimiser and a stand-in trainer at a given iteration."""
     optimizer = chainer.optimizers.Adam(alpha=0.5)
     optimizer.setup(chainer.links.Linear(2, 2))
 
@@ -869,6 +869,12 @@ def test_cosine_annealing_follows_iterations_and_time():
         t = _Trainer(iteration)
         t.updater.get_optimizer = lambda name: optimizer
         return t
+    return optimizer, trainer
+
+
+def test_cosine_annealing_follows_iterations_and_time():
+    import time
+    optimizer, trainer = _adam_trainer()
     anneal = training.CosineAnnealing(1e-3, 10)
     anneal.initialize(trainer(0))
     assert optimizer.alpha == pytest.approx(1e-3)
@@ -973,11 +979,8 @@ def test_balanced_sampler_defaults_epochs_and_refusal():
 
 
 def test_cosine_annealing_of_a_one_iteration_run():
-    optimizer = chainer.optimizers.Adam(alpha=0.5)
-    optimizer.setup(chainer.links.Linear(2, 2))
-    trainer = _Trainer(1)
-    trainer.updater.get_optimizer = lambda name: optimizer
-    training.CosineAnnealing(1e-3, 1)(trainer)
+    optimizer, trainer = _adam_trainer()
+    training.CosineAnnealing(1e-3, 1)(trainer(1))
     assert optimizer.alpha == 0.0
 
 
