@@ -79,7 +79,7 @@ def initial_std(fan_in, init='v1.9'):
                                                                    init))
 
 
-def _conv_out(size, ksize, stride, pad=0):
+def _conv_out(size, ksize, stride, pad):
     return chainer.utils.conv.get_conv_outsize(size, ksize, stride, pad)
 
 
@@ -101,19 +101,35 @@ def conv_output_shape(input_shape, layers=CONV_LAYERS, pooling=False,
         ParameterError: the input is too small for the convolutions.
     """
     h, w = input_shape
-    channels = 1
+    channels = 1  # with no layers, the input's one channel
     for channels, ksize, stride in layers:
         (kh, kw), (sh, sw) = _pair(ksize), _pair(stride)
         h, w = _conv_out(h, kh, sh, pad), _conv_out(w, kw, sw, pad)
-        if pooling and h >= 1 and w >= 1:
+        if pooling:  # a size below 1 stays below 1
             h, w = _pool_out(h), _pool_out(w)
         if h < 1 or w < 1:
             raise ParameterError(
-                'input shape {} is too small for {}\'s convolutions'.format(
-                    tuple(input_shape), name) + (
-                    ' (need at least 64 mel bands x 41 frames)'
-                    if layers == CONV_LAYERS and not pooling else ''))
+                'input shape {} is too small for {}\'s convolutions (need '
+                'at least {} x {})'.format(
+                    tuple(input_shape), name,
+                    *min_input_shape(layers, pooling, pad)))
     return channels, h, w
+
+
+def min_input_shape(layers=CONV_LAYERS, pooling=False, pad=0):
+    """The smallest ``(height, width)`` that :func:`conv_output_shape`
+    accepts: 48 mel bands x 33 frames for MUSIC_NET's convolutions.
+
+    Args: as :func:`conv_output_shape`.
+    """
+    h = w = 1  # after the last layer
+    for _, ksize, stride in reversed(tuple(layers)):
+        (kh, kw), (sh, sw) = _pair(ksize), _pair(stride)
+        if pooling:  # ceil(size / 2) >= h
+            h, w = 2 * h - 1, 2 * w - 1
+        h = max(1, (h - 1) * sh + kh - 2 * pad)
+        w = max(1, (w - 1) * sw + kw - 2 * pad)
+    return h, w
 
 
 def _pair(x):
@@ -269,7 +285,6 @@ class MUSIC_NET(_ConvClassifier):
                  dropout_ratio=0.5, init='v1.9', pooling=False,
                  batchnorm=False, head='flatten'):
         super(MUSIC_NET, self).__init__()
-        initial_std(1, init)  # rejects an unknown reading
         self.init = init
 
         def std(fan_in):
@@ -323,7 +338,8 @@ class WAVE_NET(MUSIC_NET):
                     initial_std(self.filter_length, init)))
 
     def _body_input_shape(self):
-        frames = _conv_out(self.input_shape[1], self.filter_length, self.hop)
+        frames = _conv_out(self.input_shape[1], self.filter_length, self.hop,
+                           0)
         return (self.n_filters, frames)
 
     def _front(self, x):

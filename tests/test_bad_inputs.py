@@ -161,10 +161,11 @@ def _small_cnn():
                 r"argument 'bogus'")),
     (lambda: MUSIC_NET(n_classes=3, input_shape=(32, 20)), ParameterError,
      "input shape (32, 20) is too small for music_net's convolutions (need "
-     "at least 64 mel bands x 41 frames)"),
+     "at least 48 x 33)"),
     (lambda: MUSIC_NET(n_classes=3, input_shape=(8, 8), pooling=True),
      ParameterError,
-     "input shape (8, 8) is too small for music_net's convolutions"),
+     "input shape (8, 8) is too small for music_net's convolutions (need "
+     "at least 112 x 89)"),
     (lambda: MUSIC_NET(n_classes=3, input_shape=(64, 41), init='v2'),
      ParameterError, "init must be one of ('v1.9', 'v1.8'), got 'v2'"),
     (lambda: features.compress(

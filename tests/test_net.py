@@ -8,13 +8,24 @@ import pytest
 from music_classification import MUSIC_NET, load_model, save_model
 from music_classification.errors import ModelFileError, ParameterError
 from music_classification.net import (build_model, conv_output_shape,
-                                      initial_std)
+                                      initial_std, min_input_shape)
 
 
 @pytest.fixture(scope='module')
 def model():
     np.random.seed(0)
     return MUSIC_NET()
+
+
+#: A window short enough to make MUSIC_NET's fc4 small (saving and loading
+#: do not depend on the size).
+SMALL = (64, 48)
+
+
+@pytest.fixture(scope='module')
+def small():
+    np.random.seed(0)
+    return MUSIC_NET(input_shape=SMALL)
 
 
 def test_original_parameter_count(model):
@@ -63,8 +74,8 @@ def test_initial_weights_late_v1_per_layer_std(model):
 
 
 def test_initial_weights_v1_8_reading():
-    np.random.seed(1)
-    check_initial_weights(MUSIC_NET(init='v1.8'),
+    np.random.seed(1)  # 0.02 whatever the fan-in: any window will do
+    check_initial_weights(MUSIC_NET(init='v1.8', input_shape=(128, 161)),
                           dict.fromkeys(LATE_V1_STD, 0.02))
 
 
@@ -158,29 +169,78 @@ def test_bad_construction(kwargs, message):
         MUSIC_NET(**kwargs)
 
 
+@pytest.mark.parametrize('layers, pooling, pad, least', [
+    (None, False, 0, (48, 33)),   # MUSIC_NET's convolutions
+    (None, True, 0, (112, 89)),   # and pooled after each
+    (((4, (5, 3), (2, 1)),), False, 0, (5, 3)),
+    (((8, 3, 1), (16, 3, 1)), True, 1, (1, 1)),  # padded, as SMALL_CNN
+])
+def test_the_least_input_shape_of_the_convolutions(layers, pooling, pad,
+                                                   least):
+    from music_classification.net import CONV_LAYERS
+    layers = CONV_LAYERS if layers is None else layers
+    assert min_input_shape(layers, pooling, pad) == least
+    h, w = least
+    channels, out_h, out_w = conv_output_shape(least, layers, pooling, pad)
+    assert (channels, out_h, out_w) == (layers[-1][0], 1, 1)
+    for shape in ((h - 1, w), (h, w - 1)):
+        with pytest.raises(ParameterError) as e:
+            conv_output_shape(shape, layers, pooling, pad, name='net')
+        assert str(e.value) == (
+            "input shape {} is too small for net's convolutions (need at "
+            "least {} x {})".format(shape, h, w))
+
+
+def test_conv_output_shape_defaults():
+    assert min_input_shape() == (48, 33)
+    with pytest.raises(ParameterError) as e:
+        conv_output_shape((10, 40))
+    assert str(e.value) == ("input shape (10, 40) is too small for "
+                            "MUSIC_NET's convolutions (need at least 48 x 33)")
+    assert conv_output_shape((5, 7), layers=()) == (1, 5, 7)  # the input
+
+
+def test_build_model_defaults_to_the_articles_net():
+    net = build_model(input_shape=(48, 33))
+    assert type(net) is MUSIC_NET and net.n_classes == 7
+    assert net.spec()['model'] == 'music_net' and not net.pooling
+
+
+@pytest.mark.parametrize('head', ['flatten', 'pool'])
+def test_no_dropout_when_its_ratio_is_zero(rng, head):
+    net = MUSIC_NET(n_classes=3, input_shape=(48, 40), dropout_ratio=0.0,
+                    head=head)
+    x = rng.standard_normal((2, 1, 48, 40)).astype(np.float32)
+    with chainer.using_config('train', True):
+        assert_array_equal(net.forward(x).array, net.forward(x).array)
+    net.dropout_ratio = 0.5  # and it does drop out with a ratio
+    with chainer.using_config('train', True):
+        assert not np.array_equal(net.forward(x).array, net.forward(x).array)
+
+
 def test_wrong_input_shape_is_a_clear_error(model):
     with pytest.raises(ParameterError, match=r'\(batch, 1, 256, 321\)'):
         model.predict(np.zeros((1, 1, 256, 320), np.float32))
 
 
-def test_save_load_round_trip(model, rng, tmp_path):
-    path = save_model(model, tmp_path / 'sub' / 'model.npz')
+def test_save_load_round_trip(small, rng, tmp_path):
+    path = save_model(small, tmp_path / 'sub' / 'model.npz')
     assert os.listdir(tmp_path / 'sub') == ['model.npz']  # no temp left
-    loaded = load_model(path)
+    loaded = load_model(path, input_shape=SMALL)
     assert loaded.n_classes == 7
-    x, _ = tiny_batch(rng)
-    assert_array_equal(loaded.predict(x).array, model.predict(x).array)
+    x, _ = tiny_batch(rng, shape=SMALL)
+    assert_array_equal(loaded.predict(x).array, small.predict(x).array)
 
 
-def test_failed_save_keeps_the_old_file(model, tmp_path, monkeypatch):
-    path = save_model(model, tmp_path / 'model.npz')
+def test_failed_save_keeps_the_old_file(small, tmp_path, monkeypatch):
+    path = save_model(small, tmp_path / 'model.npz')
     before = open(path, 'rb').read()
 
     def broken(*args, **kwargs):
         raise OSError('disk full')
     monkeypatch.setattr(chainer.serializers, 'save_npz', broken)
     with pytest.raises(OSError, match='disk full'):
-        save_model(model, path)
+        save_model(small, path)
     assert open(path, 'rb').read() == before
     assert os.listdir(tmp_path) == ['model.npz']
 
@@ -212,24 +272,24 @@ def test_not_a_model_file(tmp_path):
         load_model(tmp_path / 'other.npz')
 
 
-def test_mismatched_model_names_the_parameter(model, tmp_path):
-    path = save_model(model, tmp_path / 'model.npz')
+def test_mismatched_model_names_the_parameter(small, tmp_path):
+    path = save_model(small, tmp_path / 'model.npz')
     with pytest.raises(ModelFileError, match='fc5/W'):
-        load_model(path, MUSIC_NET(n_classes=5))
+        load_model(path, MUSIC_NET(n_classes=5, input_shape=SMALL))
     with pytest.raises(ModelFileError, match='fc4/W'):
         load_model(path, input_shape=(128, 161))
 
 
-def test_reads_the_originals_hdf5_format(model, rng, tmp_path):
+def test_reads_the_originals_hdf5_format(small, rng, tmp_path):
     # serializers.save_hdf5 of the original wrote one dataset per parameter.
     h5py = pytest.importorskip('h5py')
     path = tmp_path / 'model3-01-00999.model'
     with h5py.File(path, 'w') as f:
-        for name, p in model.namedparams():
+        for name, p in small.namedparams():
             f.create_dataset(name.lstrip('/'), data=p.array)
-    loaded = load_model(path)
-    x, _ = tiny_batch(rng)
-    assert_array_equal(loaded.predict(x).array, model.predict(x).array)
+    loaded = load_model(path, input_shape=SMALL)
+    x, _ = tiny_batch(rng, shape=SMALL)
+    assert_array_equal(loaded.predict(x).array, small.predict(x).array)
 
 
 VARIANT_CASES = [
@@ -275,7 +335,8 @@ def test_pooling_and_batchnorm_are_where_asked():
     pooled = build_model('music_net_pool', n_classes=3)
     assert pooled.pooling and pooled.conv_shape == (64, 2, 2)
     assert pooled.fc4.W.shape == (4096, 64 * 2 * 2)
-    bn = build_model('music_net', n_classes=3, batchnorm=True)
+    bn = build_model('music_net', n_classes=3, batchnorm=True,
+                     input_shape=SMALL)
     assert isinstance(bn.bn3, chainer.links.BatchNormalization)
     assert bn.conv1.b is None  # batch norm's beta replaces the bias
     small = build_model('small_cnn', n_classes=6, input_shape=(128, 97))
@@ -358,12 +419,22 @@ def test_wave_net_defaults_checks_and_front_end():
 def test_wave_net_defaults_and_shortest_input():
     from music_classification.net import WAVE_NET
     net = WAVE_NET(n_classes=3, input_shape=(1, 64 + 32 * 40), n_filters=64,
-                   filter_length=64, hop=32)  # 64 x 41, the least
+                   filter_length=64, hop=32)  # 64 x 41
     assert not net.batchnorm and not net.pooling
     assert not hasattr(net, 'bn1')
     with pytest.raises(ParameterError, match='at least 64 samples'):
         WAVE_NET(n_classes=3, input_shape=(1, 63), n_filters=4,
                  filter_length=64, hop=32)
+    # one filter's length is one frame: enough for the front end, too
+    # little for the convolutions after it
+    with pytest.raises(ParameterError) as e:
+        WAVE_NET(n_classes=3, input_shape=(1, 64), n_filters=48,
+                 filter_length=64, hop=32)
+    assert str(e.value) == ("input shape (48, 1) is too small for wave's "
+                            "convolutions (need at least 48 x 33)")
+    least = WAVE_NET(input_shape=(1, 64 + 32 * 32), n_filters=48,
+                     filter_length=64, hop=32)  # 48 x 33, the least
+    assert least.n_classes == 7 and least.conv_shape == (64, 1, 1)
 
 
 def test_load_model_builds_the_spec_with_the_given_input_shape(tmp_path):

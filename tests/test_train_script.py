@@ -438,7 +438,7 @@ def test_predict_file_keeps_going_past_bad_files(trained, demo_data,
                         'positive integer, got 0'),
     (['--length', '5'], "music-classification train: input shape (256, 11) "
                         "is too small for music_net's convolutions (need at "
-                        "least 64 mel bands x 41 frames)"),
+                        "least 48 x 33)"),
 ])
 def test_a_window_too_short_is_one_line(demo_data, tmp_path, flags,
                                         message):
