@@ -164,7 +164,7 @@ def _waveform_input(y):
 
 
 def _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
-                  pad_mode, normalize='none'):
+                  pad_mode, normalize):
     if compression not in COMPRESSIONS:
         raise ParameterError('compression must be one of {}, got {!r}'.format(
             COMPRESSIONS, compression))
@@ -176,7 +176,7 @@ def _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
             NORMALIZATIONS, normalize))
     for name, value in (('sr', sr), ('n_fft', n_fft),
                         ('hop_length', hop_length), ('n_mels', n_mels)):
-        if not value or value <= 0:
+        if value is None or value <= 0:
             raise ParameterError('{} must be positive, got {!r}'.format(
                 name, value))
     if fmax is not None and not (fmin < fmax <= sr / 2.0):
@@ -545,9 +545,7 @@ class StreamingLogMel(object):
         self._first = (self._first + shift) % self.n_frames
         # Frames that read the new samples or the right padding, and those
         # that read the left padding.
-        first_new = min(max(0, (L - m - self.half) // c.hop_length + 1),
-                        self.n_frames - shift)
-        first_new = max(first_new, self.edge)
+        first_new = max(self.edge, (L - m - self.half) // c.hop_length + 1)
         self._compute(((0, self.edge), (first_new, self.n_frames)))
 
     def features(self):

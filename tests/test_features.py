@@ -1,6 +1,6 @@
 import librosa
 import numpy as np
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 import pytest
 
 from music_classification import features
@@ -399,3 +399,29 @@ def test_waveform_input_of_one_or_several_float64_waves(shape):
     assert x.dtype == np.float32
     assert x.shape == (len(y) if y.ndim == 2 else 1, 1, 1, 1000)
     assert_allclose(x.reshape(-1, 1000), np.atleast_2d(y), rtol=1e-6)
+
+
+def test_float64_waves_are_computed_in_float32(rng):
+    # the same features, bit for bit, as the float32 cast of the input
+    y = 0.3 * rng.standard_normal((2, 20000))
+    expected = log_melspectrogram(y=y.astype(np.float32))
+    got = log_melspectrogram(y=y)
+    assert got.dtype == np.float32
+    assert_array_equal(got, expected)
+
+
+def test_compress_defaults_to_the_originals_log1p():
+    S = np.array([[0.0, 1.0, np.e - 1.0]], np.float32)
+    assert_allclose(features.compress(S.copy()), [[0.0, np.log(2.0), 1.0]],
+                    rtol=1e-6)
+
+
+@PAD_MODES
+def test_power_spectrogram_of_some_frames(rng, pad_mode):
+    y = (0.3 * rng.standard_normal((2, 8000))).astype(np.float32)
+    full = features.power_spectrogram(y=y, n_fft=512, hop_length=128,
+                                      pad_mode=pad_mode)
+    assert full.shape == (2, 1 + 8000 // 128, 257)
+    some = features.power_spectrogram(y=y, n_fft=512, hop_length=128,
+                                      frames=[0, 7, 62], pad_mode=pad_mode)
+    assert_array_equal(some, full[:, [0, 7, 62]])
