@@ -60,7 +60,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
     volume_range = SONG_VOLUME
 
     def __init__(self, chunk, length, expected_fs, noise, rng, augment,
-                 label, compression, noise_augment=True):
+                 label, compression, noise_augment):
         self.CHUNK = int(chunk)
         self.length = int(length)
         self.window = self.CHUNK * self.length
@@ -127,8 +127,7 @@ class _WindowDataset(chainer.dataset.DatasetMixin):
         if self.noise_augment:
             data = add_noise(data, self.noise, rng=self.rng)
         low, high = self.volume_range
-        return change_volume(data, rng=self.rng, low=low,
-                                          high=high)
+        return change_volume(data, rng=self.rng, low=low, high=high)
 
     def get_one_wave(self, index):
         """The (augmented) waveform of one window, ``(chunk * length,)``."""
@@ -336,6 +335,5 @@ class READ_DATASET2(_WindowDataset):
 
     def get_one_wave(self, index):
         rng = self.rng if self.augment else None
-        data = fit_to_length(self.sounds[index], self.window,
-                                          rng=rng)
+        data = fit_to_length(self.sounds[index], self.window, rng=rng)
         return self._augment(data) if self.augment else data.copy()

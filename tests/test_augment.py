@@ -48,6 +48,10 @@ def test_fit_to_length(rng):
     assert padded.sum() == y.sum()
     starts = {int(augment.fit_to_length(y, 2, rng=rng)[0]) for _ in range(50)}
     assert starts == {1, 2, 3, 4}
+    # the padding's place: every offset from 0 to 4, and only those
+    offsets = {int(np.flatnonzero(augment.fit_to_length(y, 9, rng=rng))[0])
+               for _ in range(100)}
+    assert offsets == {0, 1, 2, 3, 4}
 
 
 def test_default_noise_is_deterministic_at_the_originals_level():

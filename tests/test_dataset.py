@@ -310,6 +310,58 @@ def test_expected_fs_none_accepts_the_files_rate(tmp_path):
         READ_DATASET2(folder, expected_fs=None)
 
 
+def test_other_sounds_folder_rate_seed_and_resampling(tmp_path):
+    folder = tmp_path / 'other'
+    folder.mkdir()
+    write_float_wav(folder / 'cd.wav', tone(seconds=1.0, sr=22050),
+                    sr=22050)
+    with pytest.raises(SampleRateError, match='cd.wav: .*22050.*16000'):
+        READ_DATASET2(folder=folder)  # expected_fs: 16000 by default
+    ds = READ_DATASET2(folder=str(folder), resample=True, rng=7)
+    assert ds.folder == ds.wavdir == str(folder)
+    assert ds.sampling_rate == 16000 and len(ds.sounds[0]) == SR
+    again = READ_DATASET2(folder=str(folder), resample=True, rng=7)
+    for i in (0, 1, 0):  # the same seed, the same augmented examples
+        assert_array_equal(ds.get_one_wave(i), again.get_one_wave(i))
+
+
+def test_no_noise_is_read_without_augmentation(song, tmp_path):
+    missing = str(tmp_path / 'missing.wav')
+    for ds in (READ_DATASET(song, augment=False, noise=missing),
+               READ_DATASET(song, noise_augment=False, noise=missing)):
+        assert ds.noise is None
+    with pytest.raises(AudioFileError, match='missing.wav'):
+        READ_DATASET(song, noise=missing)
+
+
+def test_noise_file_is_read_at_the_songs_rate(tmp_path):
+    song = write_float_wav(tmp_path / 'song.wav',
+                           tone(seconds=3.0, sr=8000), sr=8000)
+    noise = write_float_wav(tmp_path / 'noise.wav', tone(seconds=1.0))
+    ds = READ_DATASET(song, chunk=1024, length=20, expected_fs=8000,
+                      noise=noise)
+    assert ds.sampling_rate == 8000 and len(ds.noise) == 8000
+
+
+def test_volume_range_is_the_datasets(song):
+    ds = READ_DATASET(song, stride=16000, rng=2, noise_augment=False)
+    clean = READ_DATASET(song, stride=16000, augment=False)
+    ds.volume_range = (0.4, 0.5)
+    peak = np.abs(clean.get_one_wave(0)).max()
+    volumes = [np.abs(ds.get_one_wave(0)).max() / peak for _ in range(100)]
+    assert 0.4 <= min(volumes) < 0.42 and 0.48 < max(volumes) <= 0.5
+
+
+def test_the_smallest_window_is_one_sample(tmp_path):
+    path = write_float_wav(tmp_path / 'a.wav', tone(seconds=0.01))
+    ds = READ_DATASET(path, chunk=1, length=1, stride=1, augment=False)
+    assert ds.window == 1 and len(ds) == 160
+    assert ds.get_one_wave(3).tolist() == [ds.all_data[3]]
+    with pytest.raises(DatasetError) as e:
+        READ_DATASET(path, chunk=1, length=0)
+    assert str(e.value) == 'chunk and length must be positive, got 1 and 0'
+
+
 def _draw(ds, queue):
     queue.put(int(ds.rng.integers(2 ** 62)))
 
