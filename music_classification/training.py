@@ -579,9 +579,12 @@ def check_out_folder(args, rank, now):
     if rank == 0:
         for tmp in glob.glob(os.path.join(args.out, 'tmpsnapshot_iter_*')):
             if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-                print('removed {}, left by an interrupted snapshot'
-                      .format(tmp), flush=True)
+                shutil.rmtree(tmp, ignore_errors=True)  # never a link's
+                print(('removed {}, left by an interrupted snapshot'  # target
+                       if not os.path.lexists(tmp) else
+                       'could not remove {} (as an interrupted snapshot\'s '
+                       'folder); it is left as it is').format(tmp),
+                      flush=True)
     labels_path = os.path.join(args.out, 'labels.json')
     if not args.resume:
         if (snapshots or os.path.exists(labels_path)) and not args.force:

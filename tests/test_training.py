@@ -442,6 +442,40 @@ def test_an_interrupted_snapshot_write_is_cleaned_on_rank_0(tmp_path, rank,
                 tmp_path / 'tmpsnapshot_iter_9'))
 
 
+def test_a_linked_snapshot_folder_is_left_alone(tmp_path, capsys):
+    # a link in its place: neither the link nor what it points to is
+    # removed, and the message says so
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    (elsewhere / 'keep').write_bytes(b'x')
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'tmpsnapshot_iter_9').symlink_to(elsewhere)
+    training.check_out_folder(out_args(out), 0, NOW)
+    assert os.path.islink(out / 'tmpsnapshot_iter_9')
+    assert os.listdir(elsewhere) == ['keep']
+    assert capsys.readouterr().out == (
+        "could not remove {} (as an interrupted snapshot's folder); it is "
+        "left as it is\n".format(out / 'tmpsnapshot_iter_9'))
+
+
+def test_out_folder_messages_are_flushed_at_once(tmp_path, monkeypatch):
+    # under a pipe (tee, mpiexec) they come before the long run, not after
+    import io
+    import sys
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, 'stdout', io.TextIOWrapper(raw))
+    (tmp_path / 'tmpsnapshot_iter_9').mkdir()
+    training.check_out_folder(out_args(tmp_path), 0, NOW)
+    assert raw.getvalue().decode() == (
+        'removed {}, left by an interrupted snapshot\n'.format(
+            tmp_path / 'tmpsnapshot_iter_9'))
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
+    assert raw.getvalue().decode().endswith(
+        '--resume: no snapshot in {}; starting from scratch\n'.format(
+            tmp_path))
+
+
 def test_resume_accepts_the_same_run(tmp_path, capsys):
     write_labels(tmp_path)  # another init and dropout: the same architecture
     (tmp_path / 'snapshot_iter_3').write_bytes(b'x')
@@ -929,7 +963,8 @@ def test_a_run_with_cosine_schedule_and_mixup(demo_data, tmp_path):
 @pytest.mark.parametrize('flags, rank, sampler, per_class, other', [
     (('--batch-per-song', '3', '--other-per-batch', '2'), 1,
      training.SongOrderSampler, None, 2),
-    (('--batch-per-song', '3'), 0, training.SongOrderSampler, None, None),
+    # rank 0 by default
+    (('--batch-per-song', '3'), None, training.SongOrderSampler, None, None),
     (('--batch-per-class', '4'), 0, training.BalancedOrderSampler, 4,
      None),
     (('--batch-per-class', '4', '--other-per-batch', '3'), 2,
@@ -939,7 +974,9 @@ def test_a_run_with_cosine_schedule_and_mixup(demo_data, tmp_path):
 def test_make_iterator_of_the_flags(classes, flags, rank, sampler,
                                     per_class, other, processes):
     args = parsed('--seed', '5', '--processes', str(processes), *flags)
-    it = training.make_iterator(args, classes, rank)
+    it = training.make_iterator(args, classes,
+                                *([] if rank is None else [rank]))
+    rank = rank or 0
     try:
         assert isinstance(it, training.BalancedMultiprocessIterator
                           if processes else training.BalancedSerialIterator)
@@ -958,6 +995,42 @@ def test_make_iterator_of_the_flags(classes, flags, rank, sampler,
         assert len(it.next()) == s.batch_size
     finally:
         it.finalize()
+
+
+def test_seeded_updater_defaults_to_seed_0():
+    from chainer.iterators import SerialIterator
+    optimizer = chainer.optimizers.Adam()
+    optimizer.setup(chainer.links.Linear(2, 2))
+    it = SerialIterator([(np.zeros(2, np.float32), np.int32(0))], 1)
+    assert training.SeededUpdater(it, optimizer).seed == (0,)
+    assert training.SeededUpdater(it, optimizer, seed=(3, 1)).seed == (3, 1)
+
+
+def test_loss_without_mixup_by_default():
+    model, x, t = _mixup_case()
+    with chainer.using_config('train', True):
+        np.random.seed(3)
+        loss = training.loss_with_report(model)(x, t)
+        expected = model(x, t)[0]
+    assert float(loss.array) == pytest.approx(float(expected.array),
+                                              rel=1e-6)
+
+
+def test_mixup_reports_the_accuracy_against_the_batchs_own_labels():
+    import chainer.functions as F
+    model, x, t = _mixup_case()
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', model)
+    observed = {}
+    with reporter.scope(observed):
+        np.random.seed(3)
+        training.loss_with_report(model, mixup=0.4)(x, t)
+    np.random.seed(3)
+    lam = np.random.beta(0.4, 0.4)
+    perm = np.random.permutation(6)
+    y = model.forward(lam * x + (1 - lam) * x[perm])
+    assert float(observed['main/accuracy'].array) == float(
+        F.accuracy(y, t).array)
 
 
 def test_communicator_without_mpi():
