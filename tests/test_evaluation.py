@@ -288,6 +288,18 @@ def test_clips_every_hop_in_batches_of_8():
     assert starts.tolist() == [0, 120000] and model.batches == [1, 1]
 
 
+def test_an_odd_window_is_scored_every_half_window_rounded_down():
+    # window 2001 samples: inside a clip of 7002, windows at 0, 1000, ...,
+    # 5000 and the one ending with the clip, at 5001: 7 in all
+    config = FeatureConfig(chunk=3, length=667, n_fft=512, n_mels=16)
+    assert config.window_samples == 2001
+    model = CountingModel([[0, 1, 0]] * 7, config)
+    starts, probs = predict.predict_windows(
+        model, np.zeros(7002, np.float32), config=config,
+        clip_seconds=7002 / 16000, batch_size=100)
+    assert starts.tolist() == [0] and model.batches == [7]
+
+
 def test_a_short_recording_is_padded_with_zeros_at_its_end():
     # 3 s of float32 audio make one 10.24 s clip, the rest silence
     config = FeatureConfig()

@@ -74,26 +74,30 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert path.read_bytes() == b'old' and only(tmp_path) == ['model.npz']
 
 
-def test_atomic_write_renames_into_place_with_umask_permissions(tmp_path):
+@pytest.mark.parametrize('umask, mode, suffix', [
+    (0o027, 0o640, ('.txt',)), (0o022, 0o644, ()), (0, 0o666, ('.txt',))])
+def test_atomic_write_renames_into_place_with_umask_permissions(
+        tmp_path, umask, mode, suffix):
     seen = []
 
     def write(tmp):
         seen.append(tmp)
         with open(tmp, 'wb') as f:
             f.write(b'new')
-    old = os.umask(0o027)
+    old = os.umask(umask)
     try:
         path = serialization.atomic_write(tmp_path / 'new' / 'f.txt', write,
-                                          suffix='.txt')
+                                          *suffix)
     finally:
         os.umask(old)
     assert path == str(tmp_path / 'new' / 'f.txt')
     assert open(path, 'rb').read() == b'new'
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(path).st_mode) == mode
     tmp, = seen
     assert os.path.dirname(tmp) == str(tmp_path / 'new')
     assert os.path.basename(tmp).startswith('.f.txt.')
-    assert tmp.endswith('.tmp.txt') and not os.path.exists(tmp)
+    assert tmp.endswith('.tmp' + ''.join(suffix))
+    assert not os.path.exists(tmp)
 
 
 def test_writable_folder(tmp_path):
