@@ -9,9 +9,13 @@ removed), each against the fast tests of its own module that reach its
 function (``OWN_TESTS`` in ``tests/conftest.py``). Then it
 prints, per module, the mutants, how many the tests killed, and the score.
 A rerun only retests what changed; ``--report`` prints the last results.
+``--doc`` brings docs/mutation_survivors.md up to date: each survivor stays
+in the group of reasons it was listed under (same mutant, same change);
+killed mutants leave it; new survivors go to its last group, the ones
+still to kill or to explain.
 
     .venv/bin/pip install -e '.[mutation]'
-    .venv/bin/python -m benchmarks.mutation [--report] [--survivors]
+    .venv/bin/python -m benchmarks.mutation [--report] [--survivors] [--doc]
 """
 
 import argparse
@@ -87,6 +91,72 @@ def table(verdicts):
     return '\n'.join(rows)
 
 
+#: The last group of the survivors' list: neither killed nor explained.
+OPEN = 'Not yet killed or shown equivalent: the next tests to write'
+DOC = os.path.join('docs', 'mutation_survivors.md')
+
+
+def change_of(name):
+    """The mutant's changed line, as the survivors' list shows it."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    added = [line[1:].strip() for line in
+             get_diff_for_mutant(name).splitlines()
+             if line.startswith('+') and not line.startswith('+++')]
+    if not added:
+        return '(a line removed)'
+    if added[0].startswith('def '):
+        return '(a change of the signature or defaults)'
+    return added[0]
+
+
+def read_doc(path):
+    """``(preamble, [(reason, {mutant: change})])`` of the survivors' list."""
+    with open(path) as f:
+        text = f.read()
+    preamble, *sections = re.split(r'^## ', text, flags=re.M)
+    groups = []
+    for section in sections:
+        title, _, body = section.partition('\n')
+        rows = re.findall(r'^\| `([^`]+)` \| `(.*)` \|$', body, flags=re.M)
+        groups.append((re.sub(r' \(\d+\)$', '', title.strip()),
+                       dict(rows)))
+    return preamble, groups
+
+
+def update_doc(path, survivors):
+    """Rewrite the survivors' list for ``survivors`` (mutant -> change).
+
+    Returns ``(explained, open)``: how many are in a group of reasons, and
+    how many in the last group.
+    """
+    preamble, groups = read_doc(path)
+    placed, out = set(), []
+    for reason, rows in groups:
+        if reason == OPEN:
+            continue
+        kept = {m: c for m, c in rows.items() if survivors.get(m) == c}
+        placed.update(kept)
+        if kept:
+            out.append((reason, kept))
+    explained = len(placed)
+    rest = {m: c for m, c in survivors.items() if m not in placed}
+    if rest:
+        out.append((OPEN, rest))
+    lines = [preamble.rstrip('\n'), '']
+    for reason, rows in out:
+        lines += ['## {} ({})'.format(reason, len(rows)), '',
+                  '| mutant | the change |', '| --- | --- |']
+        lines += ['| `{}` | `{}` |'.format(m, rows[m]) for m in sorted(rows)]
+        lines.append('')
+    from music_classification.serialization import atomic_write
+
+    def write(tmp):
+        with open(tmp, 'w') as f:
+            f.write('\n'.join(lines))
+    atomic_write(path, write)
+    return explained, len(rest)
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -96,6 +166,9 @@ def main():
                         help='print the last run\'s results; run nothing')
     parser.add_argument('--survivors', action='store_true',
                         help='list the mutants no test killed')
+    parser.add_argument('--doc', action='store_true',
+                        help='bring {} up to date with the survivors'.format(
+                            DOC))
     parser.add_argument('--fresh', action='store_true',
                         help='remove mutants/ first: test every mutant again')
     args = parser.parse_args()
@@ -115,6 +188,13 @@ def main():
         for name, verdict in sorted(verdicts.items()):
             if verdict not in CAUGHT:
                 print('{}: {}'.format(name, verdict))
+    if args.doc:
+        survivors = {name.split('.', 1)[1]: change_of(name)
+                     for name, verdict in verdicts.items()
+                     if verdict == 'survived'}
+        explained, still_open = update_doc(DOC, survivors)
+        print('{}: {} survivors explained, {} still open'.format(
+            DOC, explained, still_open))
 
 
 if __name__ == '__main__':
