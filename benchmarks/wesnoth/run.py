@@ -17,7 +17,7 @@ the mean probability over a song's clips. Finished runs are kept; the same
 command resumes an interrupted study.
 
     python -m benchmarks.wesnoth.run --minutes 20 --seeds 0 1
-    python -m benchmarks.wesnoth.run --minutes 4 --variants all
+    python -m benchmarks.wesnoth.run --minutes 5 --variants study
 """
 
 import collections
