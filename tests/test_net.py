@@ -161,12 +161,24 @@ def test_other_window_length_and_classes(rng):
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(input_shape=(20, 30)), 'too small'),
-    (dict(n_classes=1), 'n_classes'),
+    (dict(input_shape=(20, 30)), "input shape (20, 30) is too small for "
+     "music_net's convolutions (need at least 48 x 33)"),
+    (dict(n_classes=1), 'n_classes must be at least 2, got 1'),
+    (dict(head='attention'), "head must be one of ('flatten', 'pool'), got "
+     "'attention'"),
 ])
 def test_bad_construction(kwargs, message):
-    with pytest.raises(ParameterError, match=message):
+    with pytest.raises(ParameterError) as e:
         MUSIC_NET(**kwargs)
+    assert str(e.value) == message
+
+
+def test_initial_weights_of_the_pooled_head():
+    # fc5 reads mean and max over time of 64 channels x 14 bands: 1792
+    np.random.seed(2)
+    net = MUSIC_NET(head='pool')
+    assert net.fc5.W.shape == (7, 1792)
+    check_initial_weights(net, dict(LATE_V1_STD, fc5=initial_std(1792)))
 
 
 @pytest.mark.parametrize('layers, pooling, pad, least', [
@@ -174,6 +186,7 @@ def test_bad_construction(kwargs, message):
     (None, True, 0, (112, 89)),   # and pooled after each
     (((4, (5, 3), (2, 1)),), False, 0, (5, 3)),
     (((8, 3, 1), (16, 3, 1)), True, 1, (1, 1)),  # padded, as SMALL_CNN
+    (((4, 5, 1),), False, 1, (3, 3)),
 ])
 def test_the_least_input_shape_of_the_convolutions(layers, pooling, pad,
                                                    least):
@@ -435,6 +448,9 @@ def test_wave_net_defaults_and_shortest_input():
     least = WAVE_NET(input_shape=(1, 64 + 32 * 32), n_filters=48,
                      filter_length=64, hop=32)  # 48 x 33, the least
     assert least.n_classes == 7 and least.conv_shape == (64, 1, 1)
+    with pytest.raises(ParameterError, match=r'\(48, 32\) is too small'):
+        WAVE_NET(input_shape=(1, 64 + 32 * 32 - 1), n_filters=48,
+                 filter_length=64, hop=32)  # a sample short of 33 frames
 
 
 def test_load_model_builds_the_spec_with_the_given_input_shape(tmp_path):
