@@ -123,18 +123,24 @@ def read_doc(path):
     return preamble, groups
 
 
-def update_doc(path, survivors):
+#: The survivors' list's closing line of its preamble, kept up to date.
+STATE = re.compile(r'\n\*\*Now:\*\*.*\Z', re.S)
+
+
+def update_doc(path, survivors, unchecked=()):
     """Rewrite the survivors' list for ``survivors`` (mutant -> change).
 
-    Returns ``(explained, open)``: how many are in a group of reasons, and
-    how many in the last group.
+    A listed mutant that ``unchecked`` names (not tested again since) keeps
+    its place. Returns ``(explained, open)``: how many are in a group of
+    reasons, and how many in the last group.
     """
     preamble, groups = read_doc(path)
     placed, out = set(), []
     for reason, rows in groups:
         if reason == OPEN:
             continue
-        kept = {m: c for m, c in rows.items() if survivors.get(m) == c}
+        kept = {m: c for m, c in rows.items()
+                if survivors.get(m) == c or m in unchecked}
         placed.update(kept)
         if kept:
             out.append((reason, kept))
@@ -142,7 +148,10 @@ def update_doc(path, survivors):
     rest = {m: c for m, c in survivors.items() if m not in placed}
     if rest:
         out.append((OPEN, rest))
-    lines = [preamble.rstrip('\n'), '']
+    preamble = STATE.sub('', preamble.rstrip('\n')) + (
+        '\n\n**Now:** {} survivors, {} of them not yet explained.'.format(
+            explained + len(rest), len(rest)))
+    lines = [preamble, '']
     for reason, rows in out:
         lines += ['## {} ({})'.format(reason, len(rows)), '',
                   '| mutant | the change |', '| --- | --- |']
@@ -192,7 +201,9 @@ def main():
         survivors = {name.split('.', 1)[1]: change_of(name)
                      for name, verdict in verdicts.items()
                      if verdict == 'survived'}
-        explained, still_open = update_doc(DOC, survivors)
+        unchecked = {name.split('.', 1)[1] for name, verdict in
+                     verdicts.items() if verdict == 'not checked'}
+        explained, still_open = update_doc(DOC, survivors, unchecked)
         print('{}: {} survivors explained, {} still open'.format(
             DOC, explained, still_open))
 

@@ -21,6 +21,7 @@ few frames of a window.
 
 import dataclasses
 import functools
+import numbers
 
 from chainer.backend import get_array_module
 import numpy as np
@@ -176,7 +177,7 @@ def _check_params(sr, n_fft, hop_length, n_mels, fmin, fmax, compression,
             NORMALIZATIONS, normalize))
     for name, value in (('sr', sr), ('n_fft', n_fft),
                         ('hop_length', hop_length), ('n_mels', n_mels)):
-        if value is None or value <= 0:
+        if not isinstance(value, numbers.Real) or not value > 0:
             raise ParameterError('{} must be positive, got {!r}'.format(
                 name, value))
     if fmax is not None and not (fmin < fmax <= sr / 2.0):

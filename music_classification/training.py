@@ -582,9 +582,9 @@ def check_out_folder(args, rank, now):
                 shutil.rmtree(tmp, ignore_errors=True)  # never a link's
                 print(('removed {}, left by an interrupted snapshot'  # target
                        if not os.path.lexists(tmp) else
-                       'could not remove {} (as an interrupted snapshot\'s '
-                       'folder); it is left as it is').format(tmp),
-                      flush=True)
+                       'could not remove all of {} (an interrupted '
+                       'snapshot\'s folder); the rest is left as it is')
+                      .format(tmp), flush=True)
     labels_path = os.path.join(args.out, 'labels.json')
     if not args.resume:
         if (snapshots or os.path.exists(labels_path)) and not args.force:

@@ -52,6 +52,10 @@ def test_fit_to_length(rng):
     offsets = {int(np.flatnonzero(augment.fit_to_length(y, 9, rng=rng))[0])
                for _ in range(100)}
     assert offsets == {0, 1, 2, 3, 4}
+    for dtype in (np.float32, np.float64):  # padded in the clip's own type
+        assert augment.fit_to_length(y.astype(dtype), 9).dtype == dtype
+        assert augment.fit_to_length(y.astype(dtype), 9,
+                                     rng=rng).dtype == dtype
 
 
 def test_default_noise_is_deterministic_at_the_originals_level():

@@ -219,7 +219,7 @@ def test_other_sounds(other_dir):
     assert not knock[SR:].any()
     assert_allclose(washer, tone(60.0, seconds=12.0, amp=0.3)[:163840],
                     atol=1e-7)
-    assert not silence.any()
+    assert not silence.any() and silence.dtype == np.float32
     x, t = ds.get_example(0)
     assert t == 0
     assert ds.get_batch_melspec([0, 1, 2]).shape == (3, 1, 256, 321)

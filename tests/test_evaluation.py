@@ -300,6 +300,16 @@ def test_an_odd_window_is_scored_every_half_window_rounded_down():
     assert starts.tolist() == [0] and model.batches == [7]
 
 
+def test_a_window_of_three_samples_is_scored_every_sample():
+    # half a window rounds down to 1: windows at 0..4 inside a 7-sample clip
+    config = FeatureConfig(chunk=3, length=1, representation='wave')
+    model = CountingModel([[0, 1, 0]] * 5, config)
+    starts, _ = predict.predict_windows(
+        model, np.zeros(7, np.float32), config=config,
+        clip_seconds=7 / 16000)
+    assert starts.tolist() == [0] and model.batches == [5]
+
+
 def test_a_short_recording_is_padded_with_zeros_at_its_end():
     # 3 s of float32 audio make one 10.24 s clip, the rest silence
     config = FeatureConfig()

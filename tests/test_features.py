@@ -280,6 +280,8 @@ def test_streaming_work_per_chunk(rng):
     ({'n_fft': -2}, 'n_fft must be positive, got -2'),
     ({'hop_length': None}, 'hop_length must be positive, got None'),
     ({'n_mels': 0}, 'n_mels must be positive, got 0'),
+    ({'n_mels': ''}, "n_mels must be positive, got ''"),
+    ({'sr': float('nan')}, 'sr must be positive, got nan'),
     ({'fmin': 100.0, 'fmax': 100.0},
      'need fmin < fmax <= sr / 2, got fmin=100.0 fmax=100.0 sr=16000'),
     ({'fmax': 8000.5}, 'need fmin < fmax <= sr / 2, got fmin=0.0 '
@@ -425,3 +427,12 @@ def test_power_spectrogram_of_some_frames(rng, pad_mode):
     some = features.power_spectrogram(y=y, n_fft=512, hop_length=128,
                                       frames=[0, 7, 62], pad_mode=pad_mode)
     assert_array_equal(some, full[:, [0, 7, 62]])
+
+
+def test_the_features_stay_float32(rng):
+    y = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
+    assert features.power_spectrogram(y=y).dtype == np.float32
+    stream = features.StreamingLogMel(FeatureConfig(length=20))
+    assert stream.features().dtype == np.float32  # silence, before a push
+    stream.push(y[0])
+    assert stream.features().dtype == np.float32

@@ -100,6 +100,22 @@ def test_atomic_write_renames_into_place_with_umask_permissions(
     assert not os.path.exists(tmp)
 
 
+def test_writable_folder_probes_the_folder_itself(tmp_path, monkeypatch):
+    import tempfile
+    probes = []
+    mkstemp = tempfile.mkstemp
+
+    def recording(*args, **kwargs):
+        fd, path = mkstemp(*args, **kwargs)
+        probes.append(path)
+        return fd, path
+    monkeypatch.setattr(tempfile, 'mkstemp', recording)
+    assert serialization.writable_folder(tmp_path) == str(tmp_path)
+    assert serialization.writable_folder(tmp_path) == str(tmp_path)  # again
+    assert [os.path.dirname(p) for p in probes] == [str(tmp_path)] * 2
+    assert os.listdir(tmp_path) == []  # the probes are gone
+
+
 def test_writable_folder(tmp_path):
     assert serialization.writable_folder(tmp_path / 'a' / 'b') == \
         str(tmp_path / 'a' / 'b')

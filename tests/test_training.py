@@ -455,8 +455,8 @@ def test_a_linked_snapshot_folder_is_left_alone(tmp_path, capsys):
     assert os.path.islink(out / 'tmpsnapshot_iter_9')
     assert os.listdir(elsewhere) == ['keep']
     assert capsys.readouterr().out == (
-        "could not remove {} (as an interrupted snapshot's folder); it is "
-        "left as it is\n".format(out / 'tmpsnapshot_iter_9'))
+        "could not remove all of {} (an interrupted snapshot's folder); the "
+        "rest is left as it is\n".format(out / 'tmpsnapshot_iter_9'))
 
 
 def test_out_folder_messages_are_flushed_at_once(tmp_path, monkeypatch):
