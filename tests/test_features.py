@@ -436,3 +436,13 @@ def test_the_features_stay_float32(rng):
     assert stream.features().dtype == np.float32  # silence, before a push
     stream.push(y[0])
     assert stream.features().dtype == np.float32
+
+
+def test_decibels_floor_silence_at_minus_100():
+    # log10 of zero power would be -inf: the floor of 1e-10 comes first
+    S = np.array([[0.0, 1e-12, 1e-10, 1.0]], np.float32)
+    assert_allclose(features.compress(S, 'db'),
+                    [[-100.0, -100.0, -100.0, 0.0]], atol=1e-4)
+    silent = log_melspectrogram(y=np.zeros(4096, np.float32),
+                                compression='db')
+    assert_allclose(silent, -100.0, atol=1e-4)
