@@ -579,8 +579,9 @@ def check_out_folder(args, rank, now):
     if rank == 0:
         for tmp in glob.glob(os.path.join(args.out, 'tmpsnapshot_iter_*')):
             if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)  # never a link's
-                print(('removed {}, left by an interrupted snapshot'  # target
+                # (rmtree never follows a link into its target)
+                shutil.rmtree(tmp, ignore_errors=True)
+                print(('removed {}, left by an interrupted snapshot'
                        if not os.path.lexists(tmp) else
                        'could not remove all of {} (an interrupted '
                        'snapshot\'s folder); the rest is left as it is')

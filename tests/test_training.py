@@ -865,16 +865,22 @@ def _mixup_case():
     return model, x, t
 
 
+def _mixed(model, x, seed=3):
+    """What loss_with_report(model, mixup=0.4) draws after np.random.seed
+    (seed), and the model's output on the mixed batch."""
+    np.random.seed(seed)  # the draws: lam, then the permutation
+    lam = np.random.beta(0.4, 0.4)
+    perm = np.random.permutation(len(x))
+    return lam, perm, model.forward(lam * x + (1 - lam) * x[perm])
+
+
 def test_mixup_mixes_the_batch_and_its_loss():
     import chainer.functions as F
     model, x, t = _mixup_case()
     np.random.seed(3)
     loss = training.loss_with_report(model, mixup=0.4)(x, t)
-    np.random.seed(3)  # the draws: lam, then the permutation
-    lam = np.random.beta(0.4, 0.4)
-    perm = np.random.permutation(6)
+    lam, perm, y = _mixed(model, x)
     assert 0 < lam < 1 and (perm != np.arange(6)).any()
-    y = model.forward(lam * x + (1 - lam) * x[perm])
     expected = lam * F.softmax_cross_entropy(y, t) + \
         (1 - lam) * F.softmax_cross_entropy(y, t[perm])
     assert float(loss.array) == pytest.approx(float(expected.array),
@@ -999,8 +1005,7 @@ def test_make_iterator_of_the_flags(classes, flags, rank, sampler,
 
 def test_seeded_updater_defaults_to_seed_0():
     from chainer.iterators import SerialIterator
-    optimizer = chainer.optimizers.Adam()
-    optimizer.setup(chainer.links.Linear(2, 2))
+    optimizer, _ = _adam_trainer()
     it = SerialIterator([(np.zeros(2, np.float32), np.int32(0))], 1)
     assert training.SeededUpdater(it, optimizer).seed == (0,)
     assert training.SeededUpdater(it, optimizer, seed=(3, 1)).seed == (3, 1)
@@ -1025,10 +1030,7 @@ def test_mixup_reports_the_accuracy_against_the_batchs_own_labels():
     with reporter.scope(observed):
         np.random.seed(3)
         training.loss_with_report(model, mixup=0.4)(x, t)
-    np.random.seed(3)
-    lam = np.random.beta(0.4, 0.4)
-    perm = np.random.permutation(6)
-    y = model.forward(lam * x + (1 - lam) * x[perm])
+    _, _, y = _mixed(model, x)
     assert float(observed['main/accuracy'].array) == float(
         F.accuracy(y, t).array)
 
