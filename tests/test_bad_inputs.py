@@ -8,6 +8,7 @@ import json
 import re
 
 import numpy as np
+from numpy.testing import assert_allclose
 import pytest
 
 from music_classification import (collection, evaluation, features, net,
@@ -206,6 +207,7 @@ def test_a_short_song_is_padded_with_a_warning_naming_it(tmp_path):
     assert data.wavfile == path and len(data) == 1
     wave = data.get_example(0)  # no label given: the wave alone
     assert wave.shape == (163840,) and not wave[16000:].any()
+    assert_allclose(wave[:16000], tone(440.0, seconds=1.0))
 
 
 @pytest.mark.parametrize('extra, stride, windows', [

@@ -189,16 +189,6 @@ def test_get_example_carries_the_label(song):
     assert READ_DATASET(song, stride=1000).get_example(0).shape == (163840,)
 
 
-def test_short_song_is_padded_with_a_warning(tmp_path):
-    path = write_float_wav(tmp_path / 'short.wav', tone(seconds=3.0))
-    with pytest.warns(UserWarning, match='short.wav: 3.00 s long'):
-        ds = READ_DATASET(path, augment=False)
-    assert ds.n_blocks == 1
-    wave = ds.get_one_wave(0)
-    assert_allclose(wave[:3 * SR], tone(seconds=3.0))
-    assert not wave[3 * SR:].any()
-
-
 def test_song_errors(tmp_path, song):
     path = write_float_wav(tmp_path / 'cd.wav', tone(seconds=11, sr=22050),
                            sr=22050)
