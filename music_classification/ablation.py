@@ -4,8 +4,9 @@ Each variant is a set of ``music-classification train`` flags (see
 :data:`VARIANTS`): the article's recipe, the article's own alternatives
 (waveform input, pooling, no ``log``, ``sqrt``, no noise), the single
 ingredients that lead from the article's net to a small modern CNN, the
-small CNN itself, the improved recipe and two ingredients tried on top of
-it (mixup, a cosine learning-rate schedule). :func:`run_study` trains every
+small CNN itself, the improved recipe and ingredients tried on top of it
+(mixup, a cosine learning-rate schedule, mixing windows of one class,
+song-balanced batches, label smoothing). :func:`run_study` trains every
 variant on the same songs, with the same held-out songs and seeds and the
 same wall-clock budget per run, scores the held-out songs (clip and song
 accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
@@ -57,6 +58,15 @@ VARIANTS = collections.OrderedDict([
     ('mixup_cosine', ('the improved recipe + mixup + cosine schedule',
                       ['--recipe', 'improved', '--mixup', '0.4',
                        '--lr-schedule', 'cosine'])),
+    ('same_class_mix', ('the improved recipe + half the windows mixed with '
+                        'another of their class',
+                        ['--recipe', 'improved', '--same-class-mix', '0.5'])),
+    ('balance_songs', ('the improved recipe, each window\'s song drawn '
+                       'uniformly', ['--recipe', 'improved',
+                                     '--balance-songs'])),
+    ('label_smoothing', ('the improved recipe + label smoothing 0.1',
+                         ['--recipe', 'improved', '--label-smoothing',
+                          '0.1'])),
 ])
 
 #: The study of the article's claims: every variant up to the improved

@@ -1,10 +1,11 @@
 import json
 import os
 import subprocess
+import sys
 
 import chainer
 import numpy as np
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 import pytest
 
 from conftest import cli, read_log, train_argv
@@ -46,6 +47,53 @@ def test_draws_from_every_dataset_of_a_class():
         assert batch[0] == ('o', 0) and len(batch) == 5
         seen.update(batch[1:])
     assert seen == set(songs[0]) | set(songs[1])
+
+
+@pytest.mark.parametrize('balance_songs, share_of_a', [
+    (False, 10 / 100),  # windows drawn uniformly: the long song wins
+    (True, 1 / 2),      # songs drawn uniformly
+])
+def test_balance_songs_draws_songs_uniformly(balance_songs, share_of_a):
+    songs = [[('a', i) for i in range(10)], [('b', i) for i in range(90)]]
+    other = [[('o', 0), ('o', 1)]]
+    it = training.balanced_iterator([other, songs], batch_per_class=[1, 8],
+                                    seed=1, balance_songs=balance_songs)
+    drawn = [next(it) for _ in range(400)]
+    assert all(len(b) == 9 and b[0][0] == 'o' for b in drawn)
+    music = [x for b in drawn for x in b[1:]]
+    assert np.mean([song == 'a' for song, _ in music]) == pytest.approx(
+        share_of_a, abs=0.03)
+    for name, n in (('a', 10), ('b', 90)):  # every window of a song
+        windows = [i for song, i in music if song == name]
+        assert set(windows) == set(range(n))
+        assert np.std(np.bincount(windows)) < 0.25 * np.mean(
+            np.bincount(windows))
+
+
+def test_balanced_sampler_song_sizes_must_make_up_the_classes():
+    s = training.BalancedOrderSampler([2, 30], [1, 4], seed=0,
+                                      song_sizes=[[2], [10, 20]])
+    order = s.order_for(0).reshape(-1, 5)
+    assert ((order[:, 0] >= 0) & (order[:, 0] < 2)).all()
+    assert ((order[:, 1:] >= 2) & (order[:, 1:] < 32)).all()
+    assert_array_equal(order.ravel(), s.order_for(0))
+    for sizes in ([[2], [10, 19]], [[2], [30, 0]]):
+        with pytest.raises(training.DatasetError) as e:
+            training.BalancedOrderSampler([2, 30], 1, song_sizes=sizes)
+        assert str(e.value) == 'song sizes {} do not make up the class ' \
+            'sizes [2, 30]'.format(sizes)
+
+
+def test_balance_songs_flag_reaches_the_iterator(classes):
+    for flags, expected in [((), False), (('--balance-songs',), True),
+                            (('--recipe', 'improved'), False)]:
+        args = parsed('--batch-per-class', '2', *flags)
+        assert args.balance_songs is expected
+        sampler = training.make_iterator(args, classes).order_sampler
+        assert (sampler.song_sizes is not None) is expected
+        if expected:
+            assert [list(x) for x in sampler.song_sizes] == [
+                [len(d) for d in datasets] for datasets in classes]
 
 
 def test_multiprocess_iterator_is_balanced_too(classes):
@@ -613,8 +661,9 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
     assert labels['model']['model'] == 'music_net'
     assert labels['recipe'] == {
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
-        'lr_schedule': 'constant', 'mixup': 0.0, 'spec_augment': False,
-        'noise': True, 'batch_per_song': None,
+        'lr_schedule': 'constant', 'mixup': 0.0, 'label_smoothing': 0.0,
+        'same_class_mix': 0.0, 'balance_songs': False,
+        'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
@@ -682,14 +731,16 @@ def test_the_recipes():
                         compression='log1p', normalize='none',
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
                         lr_schedule='constant', mixup=0.0,
+                        label_smoothing=0.0, same_class_mix=0.0,
                         batch_per_song=10, batch_per_class=None,
-                        other_per_batch=None),
+                        balance_songs=False, other_per_batch=None),
         'improved': dict(model='small_cnn', n_mels=128, length=48,
                          compression='db', normalize='window',
                          spec_augment=True, lr=1e-3, weight_decay=1e-4,
                          lr_schedule='constant', mixup=0.0,
+                         label_smoothing=0.0, same_class_mix=0.0,
                          batch_per_song=None, batch_per_class=8,
-                         other_per_batch=8)}
+                         balance_songs=False, other_per_batch=8)}
 
 
 def parsed(*flags):
@@ -1081,3 +1132,150 @@ def test_balanced_iterator_defaults(classes):
     assert it.order_sampler.batch_per_class == [10] * len(classes)
     assert it.order_sampler.batches_per_epoch == 100
     assert isinstance(it, training.BalancedSerialIterator)
+
+
+@pytest.mark.parametrize('eps', [0.0, 0.1, 0.3])
+def test_smoothed_cross_entropy_against_numpy(eps):
+    rng = np.random.default_rng(int(eps * 10))
+    y = rng.standard_normal((5, 4)).astype(np.float32)
+    t = np.array([0, 3, 1, 1, 2], np.int32)
+    log_p = y - np.log(np.exp(y).sum(axis=1, keepdims=True))
+    target = np.full((5, 4), eps / 4) + (1 - eps) * np.eye(4)[t]
+    expected = -(target * log_p).sum(axis=1).mean()
+    loss = training.smoothed_cross_entropy(y, t, eps)
+    assert float(loss.array) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize('mixup', [0.0, 0.4])
+def test_label_smoothing_in_training_only(mixup):
+    model, x, t = _mixup_case()
+    for train in (True, False):
+        with chainer.using_config('train', train):
+            np.random.seed(3)
+            loss = training.loss_with_report(
+                model, mixup=mixup, label_smoothing=0.2)(x, t)
+            np.random.seed(3)
+            plain = training.loss_with_report(model, mixup=mixup)(x, t)
+            if mixup and train:
+                lam, perm, y = _mixed(model, x)
+                expected = lam * training.smoothed_cross_entropy(
+                    y, t, 0.2) + (1 - lam) * training.smoothed_cross_entropy(
+                        y, t[perm], 0.2)
+            else:
+                expected = training.smoothed_cross_entropy(
+                    model.forward(x), t, 0.2 if train else 0.0)
+        assert float(loss.array) == pytest.approx(float(expected.array),
+                                                  rel=1e-5)
+        assert (abs(float(loss.array) - float(plain.array)) > 1e-3) == train
+
+
+def _class_batch():
+    # Window k is the constant k + 1, so a mixture names its two sources.
+    labels = [0, 1, 1, 2, 1, 0, 3]
+    return [(np.full(8, k + 1.0, np.float32), np.int32(label))
+            for k, label in enumerate(labels)]
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_mix_same_class_mixes_windows_of_one_class(seed):
+    batch = _class_batch()
+    before = [w.copy() for w, _ in batch]
+    mixed = training.mix_same_class(batch, 1.0,
+                                    rng=np.random.default_rng(seed))
+    for (w, _), b in zip(batch, before):  # the inputs are left alone
+        assert_array_equal(w, b)
+    sources = set()
+    for k, ((wave, label), (own, own_label)) in enumerate(zip(mixed, batch)):
+        assert label == own_label and wave.dtype == np.float32
+        assert np.ptp(wave) == 0
+        mates = [j for j, (_, other) in enumerate(batch)
+                 if other == label and j != k]
+        if not mates:  # alone in its class (label 2 and 3)
+            assert_array_equal(wave, own)
+            continue
+        # a * (k + 1) + (1 - a) * (j + 1) with a in [0.3, 0.7]
+        fits = [j for j in mates
+                if 0.3 - 1e-6 <= (wave[0] - (j + 1)) / (k - j) <= 0.7 + 1e-6]
+        assert fits, (k, wave[0])
+        sources.update(fits)
+    assert len(sources) > 1
+
+
+def test_mix_same_class_probability():
+    batch = [(np.full(4, k + 1.0, np.float32), np.int32(k % 3))
+             for k in range(300)]
+    for p in (0.0, 0.25, 0.5, 1.0):
+        mixed = training.mix_same_class(batch, p,
+                                        rng=np.random.default_rng(4))
+        changed = np.mean([not np.array_equal(w, own)
+                           for (w, _), (own, _) in zip(mixed, batch)])
+        assert changed == pytest.approx(p, abs=0.07)
+
+
+def test_converter_mixes_same_class_windows_before_the_features():
+    config = training.FeatureConfig(length=40)
+    rng = np.random.default_rng(0)
+    batch = [(rng.uniform(-0.5, 0.5, config.window_samples).astype(
+        np.float32), np.int32(k % 2)) for k in range(4)]
+    plain, t = training.FeatureConverter(config)(batch)
+    mixed, t2 = training.FeatureConverter(config, same_class_mix=1.0,
+                                          rng=7)(batch)
+    expected_batch = training.mix_same_class(batch, 1.0,
+                                             rng=np.random.default_rng(7))
+    expected, _ = training.FeatureConverter(config)(expected_batch)
+    assert_array_equal(t, t2)
+    assert_allclose(mixed, expected)
+    assert not np.allclose(mixed, plain)
+
+
+@pytest.mark.parametrize('flag', ['--label-smoothing', '--same-class-mix'])
+@pytest.mark.parametrize('value', ['1', '-0.1'])
+def test_bad_smoothing_and_mixing_are_refused(flag, value):
+    with pytest.raises(SystemExit) as exit:
+        parsed(flag, value)
+    assert exit.value.code == 'music-classification train: {} must be in ' \
+        '[0, 1), got {}'.format(flag, float(value))
+
+
+def test_smoothing_and_mixing_flags_reach_the_run(demo_data, tmp_path):
+    import contextlib
+    import io
+    from music_classification.cli import train
+    args = parsed('--label-smoothing', '0.1', '--same-class-mix', '0.5')
+    assert (args.label_smoothing, args.same_class_mix) == (0.1, 0.5)
+    assert (parsed().label_smoothing, parsed().same_class_mix) == (0.0, 0.0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        train.main(train_argv(
+            demo_data, tmp_path, '--iterations', '2', '--eval-every', '100',
+            '--label-smoothing', '0.1', '--same-class-mix', '0.5'))
+    with open(tmp_path / 'labels.json') as f:
+        recipe = json.load(f)['recipe']
+    assert (recipe['label_smoothing'], recipe['same_class_mix']) == (0.1, 0.5)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='glibc\'s mallopt')
+@pytest.mark.parametrize('kept', [False, True])
+def test_keep_freed_memory_serves_large_arrays_from_the_heap(kept):
+    # glibc maps an array of 64 MB (above its largest mmap threshold, 32
+    # MB) on its own pages, returned at free, unless memory is kept.
+    code = '''if 1:
+        import ctypes, sys
+        import numpy as np
+        from music_classification import training
+
+        class Info(ctypes.Structure):  # glibc's struct mallinfo2
+            _fields_ = [(name, ctypes.c_size_t) for name in (
+                'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+                'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = Info
+        if sys.argv[1] == 'True':
+            assert training.keep_freed_memory() is True
+        x = np.ones(1 << 24, np.float32)
+        print(mallinfo2().hblkhd >> 20)
+    '''
+    mapped = int(subprocess.run([sys.executable, '-c', code, str(kept)],
+                                capture_output=True, text=True,
+                                check=True).stdout)
+    assert (mapped >= 64) is not kept  # (the rest: small mapped blocks)

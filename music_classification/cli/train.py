@@ -65,6 +65,12 @@ def parse_args(argv=None):
                        help='instead: windows per artist per step, drawn '
                        'from all its songs (for many songs per artist; '
                        'faster steps on a CPU)')
+    parser.add_argument('--balance-songs',
+                        action=argparse.BooleanOptionalAction, default=None,
+                        help='with --batch-per-class: draw each window\'s '
+                        'song uniformly among its artist\'s songs, then the '
+                        'window in it (default: windows uniformly, so long '
+                        'songs weigh more)')
     parser.add_argument('--model', choices=sorted(MODELS), default=None,
                         help='network variant (article: music_net)')
     parser.add_argument('--pooling', action=argparse.BooleanOptionalAction,
@@ -103,6 +109,14 @@ def parse_args(argv=None):
                         help='mixup: train on mixtures lam * a + (1 - lam) '
                         '* b of the batch\'s windows with the loss mixed '
                         'alike, lam ~ Beta(MIXUP, MIXUP); 0: off (article)')
+    parser.add_argument('--label-smoothing', type=float, default=None,
+                        help='train against (1 - EPS) * one-hot + EPS / '
+                        'classes; 0: off (article)')
+    parser.add_argument('--same-class-mix', type=float, default=None,
+                        help='probability of mixing each training window '
+                        'with another window of its class in the batch '
+                        '(a * x + (1 - a) * y, a ~ U(0.3, 0.7), the label '
+                        'unchanged); 0: off (article)')
     parser.add_argument('--dropout', type=float, default=None,
                         help='dropout ratio before the classifier (article: '
                         '0.5; small_cnn: 0.3)')
@@ -177,6 +191,11 @@ def parse_args(argv=None):
                 flag.replace('_', '-'), value))
     if args.mixup is not None and args.mixup < 0:
         fail(PROG, '--mixup must be 0 or more, got {}'.format(args.mixup))
+    for flag in ('label_smoothing', 'same_class_mix'):
+        value = getattr(args, flag)
+        if value is not None and not 0 <= value < 1:
+            fail(PROG, '--{} must be in [0, 1), got {}'.format(
+                flag.replace('_', '-'), value))
     if args.dropout is not None and not 0 <= args.dropout < 1:
         fail(PROG, '--dropout must be in [0, 1), got {}'.format(
             args.dropout))
