@@ -471,16 +471,18 @@ def keep_freed_memory():
     Training on the CPU allocates and frees arrays of tens of MB every
     step (im2col columns, gradients). By default glibc serves each from
     fresh ``mmap`` pages and hands them back on ``free``, so every step
-    pays the kernel to map and zero them again (a third of a CPU step's
-    time). With ``mmap`` off and the heap's top kept, freed blocks are
-    reused. Does nothing (returns False) where the C library has no
-    ``mallopt``.
+    pays the kernel to map and zero them again (half of a step's CPU time
+    in ``benchmarks/bench_allocator.py``). With ``mmap`` off and the
+    heap's top kept, freed blocks are reused. The setting holds for the
+    rest of the process, whose memory then stays at its peak. Does
+    nothing (returns False) where the C library has no ``mallopt`` or
+    refuses the setting.
     """
     import ctypes
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # pragma: no cover (not glibc)
-        return False
+    except (OSError, AttributeError, TypeError):  # pragma: no cover
+        return False  # not glibc (TypeError: Windows' CDLL(None))
     m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h>
     return bool(mallopt(m_mmap_max, 0)) and \
         bool(mallopt(m_trim_threshold, 2 ** 31 - 1))
@@ -826,7 +828,7 @@ def run_training(args):  # pragma: no mutate block
     model.to_device(device)
     device.use()
     if device.xp is np:
-        keep_freed_memory()  # about 1.5 x the steps per second on a CPU
+        keep_freed_memory()  # 1.3-1.5 x the steps per second on a CPU
     iterator = make_iterator(args, classes, rank)
     trainer = build_trainer(args, model, iterator, config, device, comm,
                             rank)

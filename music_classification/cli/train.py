@@ -208,6 +208,9 @@ def parse_args(argv=None):
             continue  # a batch flag replaces the recipe's composition
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.balance_songs and args.batch_per_class is None:
+        fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
+             'improved)')
     if args.val_songs >= 1 or args.val_songs == 0:
         args.val_songs = int(args.val_songs)
     return args
