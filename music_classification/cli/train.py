@@ -191,14 +191,11 @@ def parse_args(argv=None):
                 flag.replace('_', '-'), value))
     if args.mixup is not None and args.mixup < 0:
         fail(PROG, '--mixup must be 0 or more, got {}'.format(args.mixup))
-    for flag in ('label_smoothing', 'same_class_mix'):
+    for flag in ('label_smoothing', 'same_class_mix', 'dropout'):
         value = getattr(args, flag)
         if value is not None and not 0 <= value < 1:
             fail(PROG, '--{} must be in [0, 1), got {}'.format(
                 flag.replace('_', '-'), value))
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        fail(PROG, '--dropout must be in [0, 1), got {}'.format(
-            args.dropout))
     recipe = RECIPES[args.recipe]
     batch_given = args.batch_per_song is not None or \
         args.batch_per_class is not None
