@@ -67,6 +67,12 @@ VARIANTS = collections.OrderedDict([
     ('label_smoothing', ('the improved recipe + label smoothing 0.1',
                          ['--recipe', 'improved', '--label-smoothing',
                           '0.1'])),
+    ('freq_shift', ('the improved recipe + each window moved up to 4 mel '
+                    'bands up or down', ['--recipe', 'improved',
+                                         '--freq-shift', '4'])),
+    ('stats', ('the improved recipe + a logistic regression on MFCC '
+               'statistics, 30 % of each prediction',
+               ['--recipe', 'improved', '--stats-weight', '0.3'])),
 ])
 
 #: The study of the article's claims: every variant up to the improved
@@ -82,14 +88,12 @@ def run_variant(name, music, other, out, *, seed, minutes=None,
                 keep_model=False):
     """Train and score one variant; returns its result dict.
 
-    The result is also saved as ``out/result.json``; if that file exists the
-    run is not repeated. Unless ``keep_model``, the model file is removed
+    The result is also saved as ``out/result.json``; if that file exists and
+    holds the same settings (the flags with the recipe they name resolved)
+    the run is not repeated. Unless ``keep_model``, the model file is removed
     once measured (MUSIC_NET's is 280 MB).
     """
     result_path = os.path.join(out, 'result.json')
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            return json.load(f)
     flags = VARIANTS[name][1]
     argv = ['--music', music, '--other', other, '--out', out,
             '--val-songs', str(val_songs), '--seed', str(seed),
@@ -98,8 +102,18 @@ def run_variant(name, music, other, out, *, seed, minutes=None,
             '--no-progress', '--force'] + list(flags) + list(extra)
     if minutes is not None:
         argv += ['--time-budget', str(minutes)]
+    args = parse_args(argv)
+    # What the flags and the recipe they name resolve to: a result of other
+    # settings (a recipe changed since) is not reused.
+    settings = {key: getattr(args, key) for key in sorted(
+        training.RECIPES['article'])}
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            result = json.load(f)
+        if result.get('settings') == settings:
+            return result
     start = time.perf_counter()
-    steps = training.run_training(parse_args(argv))
+    steps = training.run_training(args)
     seconds = time.perf_counter() - start
     model, names, config = collection.load_trained(out)
     info, _ = collection.load_labels(os.path.join(out, 'labels.json'))
@@ -114,7 +128,7 @@ def run_variant(name, music, other, out, *, seed, minutes=None,
         'seconds_per_step': seconds / max(steps, 1),
         'parameters': int(sum(p.size for p in model.params())),
         'model_bytes': os.path.getsize(os.path.join(out, 'model.npz')),
-        'minutes': minutes,
+        'minutes': minutes, 'settings': settings,
     }
     save_json(result_path, result)
     if not keep_model:

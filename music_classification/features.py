@@ -558,3 +558,52 @@ class StreamingLogMel(object):
             return self.config(self.window)
         x = np.roll(self._mel, -self._first, axis=1)[None, None]
         return standardize(x) if self.config.normalize == 'window' else x
+
+
+#: Cepstral coefficients :func:`window_statistics` keeps (librosa's MFCC
+#: default).
+N_STATS_COEFFICIENTS = 20
+#: Frames each side of a delta's centre (librosa's ``delta(width=9)``).
+DELTA_HALF_WIDTH = 4
+
+
+def window_statistics(*, x, n_coefficients=N_STATS_COEFFICIENTS):
+    """MFCC-like statistics of each window of log-mel features.
+
+    The cepstrum of each frame (an orthonormal DCT-II over the mel bands,
+    its first ``n_coefficients``, as :func:`librosa.feature.mfcc` on
+    decibels), its delta (librosa's 9-frame ``delta``, on the frames it
+    covers whole), then the mean and standard deviation over time of each:
+    the statistics of the MFCC baseline, on the network's own features.
+
+    Args:
+        x: ``(batch, n_mels, frames)`` or ``(batch, 1, n_mels, frames)``
+            features (NumPy or CuPy), at least 9 frames.
+        n_coefficients (int): cepstral coefficients kept.
+
+    Returns:
+        ``(batch, 4 * n_coefficients)`` float32: the coefficients' means,
+        their standard deviations, the deltas' means and standard
+        deviations.
+    """
+    import scipy.fft
+    xp = get_array_module(x)
+    if x.ndim == 4:
+        x = x[:, 0]  # (batch, n_mels, frames)
+    n_mels, frames = x.shape[1:]
+    half = DELTA_HALF_WIDTH
+    if frames < 2 * half + 1 or not 1 <= n_coefficients <= n_mels:
+        raise ParameterError(
+            'window_statistics needs at least {} frames and 1 to n_mels '
+            'coefficients, got {} frames, {} mel bands and {}'.format(
+                2 * half + 1, frames, n_mels, n_coefficients))
+    dct = scipy.fft.dct(np.eye(n_mels), type=2, norm='ortho', axis=0)
+    c = xp.matmul(xp.asarray(dct[:n_coefficients], np.float32),
+                  x.astype(np.float32))  # (batch, n_coefficients, frames)
+    # Savitzky-Golay first derivative of order 1: sum_k k c[t + k] / 60
+    weights = np.arange(-half, half + 1, dtype=np.float32)
+    weights /= (weights ** 2).sum()
+    d = sum(float(w) * c[:, :, half + k:frames - half + k]
+            for k, w in zip(range(-half, half + 1), weights))
+    return xp.concatenate([c.mean(axis=2), c.std(axis=2), d.mean(axis=2),
+                           d.std(axis=2)], axis=1).astype(np.float32)

@@ -152,6 +152,9 @@ class _ConvClassifier(chainer.Chain):
     layers = CONV_LAYERS
     #: Padding of each convolution.
     conv_pad = 0
+    #: Share of the statistics classifier in :meth:`predict` (0: none; see
+    #: :meth:`add_statistics_classifier`).
+    stats_weight = 0.0
 
     def _setup(self, n_classes, input_shape, dropout_ratio, pooling,
                batchnorm, head, conv_std, fc_std):
@@ -201,6 +204,12 @@ class _ConvClassifier(chainer.Chain):
     def spec(self):
         """The variant and its options: ``build_model(**spec)`` rebuilds it.
         """
+        spec = self._spec()
+        if self.stats_weight:
+            spec['stats_weight'] = self.stats_weight
+        return spec
+
+    def _spec(self):
         return {'model': self.variant, 'pooling': self.pooling,
                 'batchnorm': self.batchnorm, 'head': self.head,
                 'dropout_ratio': self.dropout_ratio}
@@ -253,9 +262,56 @@ class _ConvClassifier(chainer.Chain):
         return self.fc5(h)
 
     def predict(self, x):
-        """Class probabilities ``(batch, n_classes)``; never drops out."""
+        """Class probabilities ``(batch, n_classes)``; never drops out.
+
+        With a statistics classifier, ``(1 - w) * p_net + w * p_stats``,
+        ``w = stats_weight``.
+        """
         with chainer.using_config('train', False):
-            return F.softmax(self.forward(x))
+            p = F.softmax(self.forward(x))
+            if self.stats_weight:
+                w = self.stats_weight
+                p = (1 - w) * p + w * F.softmax(self.statistics_scores(x))
+            return p
+
+    def add_statistics_classifier(self, weight,
+                                  n_coefficients=features.
+                                  N_STATS_COEFFICIENTS):
+        """Add a linear classifier on each window's MFCC-like statistics.
+
+        It reads :func:`~music_classification.features.window_statistics`
+        standardised by ``stats_mean`` and ``stats_scale``, scores them
+        ``stats_W @ s + stats_b``, and :meth:`predict` mixes its
+        probabilities with the network's by ``weight``. Its arrays are
+        persistent values, not parameters: saved with the model, never
+        trained by backpropagation. They start at 0 (a uniform guess);
+        :func:`~music_classification.training.fit_statistics_classifier`
+        fits them (a logistic regression, like the MFCC baseline's) on the
+        training songs.
+        """
+        if not 0 < weight <= 1:
+            raise ParameterError('stats_weight must be in (0, 1], got '
+                                 '{}'.format(weight))
+        if len(self.input_shape) != 2 or self.variant == 'wave':
+            raise ParameterError('a statistics classifier needs mel '
+                                 'features, not {}'.format(self.variant))
+        size = 4 * int(n_coefficients)
+        self.stats_weight = float(weight)
+        self.n_coefficients = int(n_coefficients)
+        for name, shape, fill in (('stats_W', (self.n_classes, size), 0),
+                                  ('stats_b', (self.n_classes,), 0),
+                                  ('stats_mean', (size,), 0),
+                                  ('stats_scale', (size,), 1)):
+            self.add_persistent(name, self.xp.full(shape, fill, np.float32))
+
+    def statistics_scores(self, x):
+        """The statistics classifier's unnormalised scores
+        ``(batch, n_classes)`` (an array)."""
+        x = x.array if isinstance(x, chainer.Variable) else x
+        s = features.window_statistics(x=x,
+                                       n_coefficients=self.n_coefficients)
+        s = (s - self.stats_mean) / self.stats_scale
+        return s @ self.stats_W.T + self.stats_b
 
 
 class MUSIC_NET(_ConvClassifier):
@@ -292,8 +348,8 @@ class MUSIC_NET(_ConvClassifier):
         self._setup(n_classes, input_shape, dropout_ratio, pooling,
                     batchnorm, head, std, std)
 
-    def spec(self):
-        spec = super(MUSIC_NET, self).spec()
+    def _spec(self):
+        spec = super(MUSIC_NET, self)._spec()
         spec['init'] = self.init
         return spec
 
@@ -346,8 +402,8 @@ class WAVE_NET(MUSIC_NET):
         h = F.relu(self.conv0(x))  # (batch, n_filters, 1, frames)
         return F.transpose(h, (0, 2, 1, 3))  # (batch, 1, n_filters, frames)
 
-    def spec(self):
-        spec = super(WAVE_NET, self).spec()
+    def _spec(self):
+        spec = super(WAVE_NET, self)._spec()
         spec.update(n_filters=self.n_filters,
                     filter_length=self.filter_length, hop=self.hop)
         return spec
@@ -382,7 +438,7 @@ class SMALL_CNN(_ConvClassifier):
         self._setup(n_classes, input_shape, dropout_ratio, True, True,
                     'pool', he, lambda fan_in: math.sqrt(1.0 / fan_in))
 
-    def spec(self):
+    def _spec(self):
         return {'model': self.variant, 'width': self.width,
                 'dropout_ratio': self.dropout_ratio}
 
@@ -408,7 +464,11 @@ def build_model(model='music_net', n_classes=7, input_shape=None,
         options.setdefault('pooling', True)
     if input_shape is not None:
         options['input_shape'] = input_shape
+    stats_weight = options.pop('stats_weight', 0.0)
     try:
-        return MODELS[model](n_classes=n_classes, **options)
+        net = MODELS[model](n_classes=n_classes, **options)
     except TypeError as e:
         raise ParameterError('{}: {}'.format(model, e)) from None
+    if stats_weight:
+        net.add_statistics_classifier(stats_weight)
+    return net

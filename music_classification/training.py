@@ -323,10 +323,11 @@ class FeatureConverter(object):
     """
 
     def __init__(self, config=None, spec_augment=False, rng=None,
-                 same_class_mix=0.0):
+                 same_class_mix=0.0, freq_shift=0):
         self.config = config or FeatureConfig()
         self.spec_augment = bool(spec_augment)
         self.same_class_mix = float(same_class_mix)
+        self.freq_shift = int(freq_shift)
         self.rng = np.random.default_rng(rng)
 
     def __call__(self, batch, device=None):
@@ -334,9 +335,41 @@ class FeatureConverter(object):
             batch = mix_same_class(batch, self.same_class_mix, rng=self.rng)
         waves, labels = chainer.dataset.concat_examples(batch, device)
         x = self.config(waves)
-        if self.spec_augment and self.config.representation == 'mel':
-            x = spec_augment(x, rng=self.rng)
+        if self.config.representation == 'mel':
+            if self.freq_shift:
+                x = shift_bands(x, self.freq_shift, rng=self.rng)
+            if self.spec_augment:
+                x = spec_augment(x, rng=self.rng)
         return x, labels
+
+
+def shift_bands(x, max_shift, *, rng):
+    """Move each window up or down the mel axis: a rough pitch shift.
+
+    Window ``i`` is moved by ``k_i ~ U{-max_shift..max_shift}`` mel bands
+    (up for ``k_i > 0``); the bands it leaves are 0 (the mean of a
+    standardised window). A composer's music is theirs in any key, so the
+    network should not learn a song by the exact bands of its notes.
+
+    Args:
+        x: ``(batch, 1, n_mels, frames)`` features, NumPy or CuPy.
+        max_shift (int): the largest shift, in mel bands.
+        rng (numpy.random.Generator): source of the shifts.
+
+    Returns:
+        the shifted features (a new array).
+    """
+    xp = chainer.backend.get_array_module(x)
+    n_mels = x.shape[2]
+    out = xp.zeros_like(x)
+    for i, k in enumerate(rng.integers(-max_shift, max_shift + 1,
+                                       size=len(x))):
+        k = int(k)
+        if k >= 0:
+            out[i, :, k:] = x[i, :, :n_mels - k]
+        else:
+            out[i, :, :k] = x[i, :, -k:]
+    return out
 
 
 def mix_same_class(batch, p, *, rng):
@@ -593,14 +626,16 @@ RECIPES = {
                     compression='log1p', normalize='none', spec_augment=False,
                     lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
                     mixup=0.0, label_smoothing=0.0, same_class_mix=0.0,
-                    batch_per_song=10, batch_per_class=None,
+                    freq_shift=0, stats_weight=0.0, batch_per_song=10,
+                    batch_per_class=None,
                     balance_songs=False, other_per_batch=None),
     'improved': dict(model='small_cnn', n_mels=128, length=48,
                      compression='db', normalize='window',
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
-                     batch_per_song=None, batch_per_class=8,
+                     freq_shift=0, stats_weight=0.0, batch_per_song=None,
+                     batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
 }
 
@@ -626,6 +661,8 @@ def model_options(args):
                 options[key] = getattr(args, key)
     if args.dropout is not None:
         options['dropout_ratio'] = args.dropout
+    if args.stats_weight:
+        options['stats_weight'] = args.stats_weight
     return options
 
 
@@ -850,6 +887,9 @@ def run_training(args):  # pragma: no mutate block
                       size, size * iterator.batch_size) if comm else ''),
               flush=True)
     trainer.run()
+    if model.stats_weight and rank == 0:
+        print('statistics classifier fitted on {} windows'.format(
+            fit_statistics_classifier(model, classes, config)), flush=True)
     if comm is not None:
         print('rank {} of {}: parameter checksum {}'.format(
             rank, size, parameter_checksum(model)), flush=True)
@@ -857,6 +897,110 @@ def run_training(args):  # pragma: no mutate block
         print('saved {}'.format(save_model(model, os.path.join(
             args.out, 'model.npz'))), flush=True)
     return trainer.updater.iteration
+
+
+def statistics_windows(classes, window):
+    """The clean windows a statistics classifier is fitted on.
+
+    Every song's windows every half window (a song shorter than a window
+    zero-padded to one), every "Other" sound cut or zero-padded to one
+    window.
+
+    Args:
+        classes (list): for each label, its datasets (``READ_DATASET`` or
+            ``READ_DATASET2``).
+        window (int): samples per window.
+
+    Yields:
+        tuple: ``(wave, label)``, ``wave`` ``(window,)`` float32.
+    """
+    from music_classification.augment import fit_to_length
+    from music_classification.predict import window_starts
+    for label, datasets in enumerate(classes):
+        for dataset in datasets:
+            if hasattr(dataset, 'all_data'):
+                y = fit_to_length(dataset.all_data, max(
+                    window, len(dataset.all_data)))
+                for s in window_starts(len(y), window, window // 2):
+                    yield y[s:s + window], label
+            else:
+                for sound in dataset.sounds:
+                    yield fit_to_length(sound, window), label
+
+
+def fit_logistic_regression(X, t, n_classes, *, C=1.0):
+    """Multinomial logistic regression with an L2 penalty, by L-BFGS.
+
+    Minimises ``C * sum_i cross_entropy(W x_i + b, t_i) + |W|**2 / 2`` (the
+    bias is not penalised), scikit-learn's ``LogisticRegression(C=C)``.
+
+    Args:
+        X (numpy.ndarray): ``(n, k)`` inputs.
+        t (numpy.ndarray): ``(n,)`` labels in ``0 .. n_classes - 1``.
+
+    Returns:
+        tuple: ``W`` ``(n_classes, k)`` and ``b`` ``(n_classes,)``, float64.
+    """
+    import scipy.optimize
+    X = np.asarray(X, np.float64)
+    n, k = X.shape
+    Y = np.eye(n_classes)[np.asarray(t)]
+
+    def loss_and_grad(theta):
+        W, b = theta[:-n_classes].reshape(n_classes, k), theta[-n_classes:]
+        z = X @ W.T + b
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        G = C * (np.exp(log_p) - Y)
+        loss = -C * (Y * log_p).sum() + 0.5 * (W ** 2).sum()
+        return loss, np.concatenate([(G.T @ X + W).ravel(), G.sum(axis=0)])
+    theta = scipy.optimize.minimize(
+        loss_and_grad, np.zeros(n_classes * (k + 1)), jac=True,
+        method='L-BFGS-B', options=dict(maxiter=5000)).x
+    return theta[:-n_classes].reshape(n_classes, k), theta[-n_classes:]
+
+
+def fit_statistics_classifier(model, classes, config, batch_size=32):
+    """Fit ``model``'s statistics classifier on the training windows.
+
+    The statistics (:func:`~music_classification.features.
+    window_statistics`) of :func:`statistics_windows`' clean windows, in the
+    model's features, are standardised and a logistic regression
+    (:func:`fit_logistic_regression`, ``C = 1``) is fitted to them: the MFCC
+    baseline's classifier, on the network's windows, inside the model
+    (:meth:`~music_classification.net.MUSIC_NET.
+    add_statistics_classifier`).
+
+    Returns:
+        int: the number of windows fitted on.
+    """
+    from music_classification.features import window_statistics
+    xp = model.xp
+    rows, labels, batch = [], [], []
+
+    def flush():
+        waves = xp.asarray(np.stack([w for w, _ in batch]))
+        s = window_statistics(x=config(waves),
+                              n_coefficients=model.n_coefficients)
+        rows.append(chainer.backend.CpuDevice().send(s))
+        labels.extend(label for _, label in batch)
+        del batch[:]
+    for example in statistics_windows(classes, config.window_samples):
+        batch.append(example)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    X = np.concatenate(rows).astype(np.float64)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    W, b = fit_logistic_regression((X - mean) / scale, np.array(labels),
+                                   model.n_classes)
+    model.stats_mean[...] = xp.asarray(mean, np.float32)
+    model.stats_scale[...] = xp.asarray(scale, np.float32)
+    model.stats_W[...] = xp.asarray(W, np.float32)
+    model.stats_b[...] = xp.asarray(b, np.float32)
+    return len(labels)
 
 
 def save_run_labels(args, class_names, config, model,
@@ -870,6 +1014,8 @@ def save_run_labels(args, class_names, config, model,
                     lr_schedule=args.lr_schedule, mixup=args.mixup,
                     label_smoothing=args.label_smoothing,
                     same_class_mix=args.same_class_mix,
+                    freq_shift=args.freq_shift,
+                    stats_weight=args.stats_weight,
                     balance_songs=args.balance_songs,
                     spec_augment=args.spec_augment, noise=not args.no_noise,
                     batch_per_song=args.batch_per_song,
@@ -886,7 +1032,7 @@ def build_trainer(args, model, iterator, config, device, comm,
     converter = FeatureConverter(
         config, spec_augment=args.spec_augment,
         rng=np.random.default_rng([args.seed, rank, 2]),
-        same_class_mix=args.same_class_mix)
+        same_class_mix=args.same_class_mix, freq_shift=args.freq_shift)
     updater = SeededUpdater(
         iterator, optimizer, converter=converter, device=device,
         loss_func=loss_with_report(model, mixup=args.mixup,

@@ -51,3 +51,34 @@ def test_summary_of_seeds():
     table = ablation.markdown_table(runs)
     assert '| a | MFCC' not in table
     assert '0.600 (0.500..0.700)' in table and '0.500 (0.250..0.750)' in table
+
+
+def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
+    # A cached result is reused only while the flags and the recipe they
+    # name resolve to the same settings.
+    out = str(tmp_path / 'improved-seed0')
+
+    def run():
+        return ablation.run_variant(
+            'improved', demo_data.music_dir, demo_data.other_dir, out,
+            seed=0, iterations=1, val_songs=1,
+            extra=['--length', '16', '--noise', demo_data.noise_path])
+    first = run()
+    assert first['settings']['model'] == 'small_cnn'
+    assert first['settings']['freq_shift'] == \
+        ablation.training.RECIPES['improved']['freq_shift']
+    assert run() == first  # the same settings: read back, not rerun
+    path = os.path.join(out, 'result.json')
+    with open(path) as f:
+        stale = json.load(f)
+    stale['settings']['lr'] = 0.5  # as if the recipe had changed since
+    stale['clip_accuracy'] = -1.0
+    with open(path, 'w') as f:
+        json.dump(stale, f)
+    again = run()
+    assert again['settings'] == first['settings']
+    assert again['clip_accuracy'] >= 0
+    del stale['settings']  # a result from before settings were recorded
+    with open(path, 'w') as f:
+        json.dump(stale, f)
+    assert run()['clip_accuracy'] >= 0

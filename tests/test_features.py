@@ -446,3 +446,39 @@ def test_decibels_floor_silence_at_minus_100():
     silent = log_melspectrogram(y=np.zeros(4096, np.float32),
                                 compression='db')
     assert_allclose(silent, -100.0, atol=1e-4)
+
+
+@pytest.mark.parametrize('freq, n_coefficients', [(220.0, 20), (880.0, 13),
+                                                  (3000.0, 1)])
+def test_window_statistics_are_librosa_mfcc_and_delta_statistics(
+        freq, n_coefficients):
+    rng = np.random.default_rng(int(freq))
+    y = tone(freq, seconds=3.0) + 0.05 * rng.normal(
+        size=3 * SR).astype(np.float32)
+    S = librosa.power_to_db(librosa.feature.melspectrogram(
+        y=y, sr=SR, n_mels=64))
+    mfcc = librosa.feature.mfcc(S=S, n_mfcc=n_coefficients)
+    delta = librosa.feature.delta(mfcc)[:, 4:-4]  # the frames it covers
+    expected = np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1),
+                               delta.std(1)])
+    x = np.stack([S, S[:, ::-1]]).astype(np.float32)  # (2, 64, frames)
+    got = features.window_statistics(x=x, n_coefficients=n_coefficients)
+    assert got.shape == (2, 4 * n_coefficients) and got.dtype == np.float32
+    assert_allclose(got[0], expected, rtol=1e-4, atol=1e-3)
+    # (batch, 1, n_mels, frames) gives the same; time reversed: the same
+    # cepstral statistics, the deltas' mean negated
+    assert_allclose(features.window_statistics(
+        x=x[:, None], n_coefficients=n_coefficients), got)
+    k = n_coefficients
+    assert_allclose(got[1, :2 * k], got[0, :2 * k], rtol=1e-5, atol=1e-3)
+    assert_allclose(got[1, 2 * k:3 * k], -got[0, 2 * k:3 * k], atol=1e-3)
+
+
+@pytest.mark.parametrize('shape, n_coefficients', [
+    ((1, 64, 8), 20), ((1, 16, 40), 17), ((1, 16, 40), 0)])
+def test_window_statistics_refuses_too_little(shape, n_coefficients):
+    with pytest.raises(ParameterError) as e:
+        features.window_statistics(x=np.zeros(shape, np.float32),
+                                   n_coefficients=n_coefficients)
+    assert 'needs at least 9 frames and 1 to n_mels coefficients' in str(
+        e.value)

@@ -465,3 +465,76 @@ def test_load_model_builds_the_spec_with_the_given_input_shape(tmp_path):
     with pytest.raises(ModelFileError) as e:
         load_model(path, spec=net.spec(), input_shape=(64, 41))
     assert str(e.value) == '{}: not a MUSIC_NET model (no fc5/b)'.format(path)
+
+
+def _with_statistics(weight, seed=0):
+    from music_classification.net import SMALL_CNN
+    np.random.seed(seed)
+    model = SMALL_CNN(n_classes=3, input_shape=(32, 24), width=4)
+    model.add_statistics_classifier(weight)
+    rng = np.random.default_rng(seed)
+    model.stats_W[...] = rng.normal(size=(3, 80))
+    model.stats_b[...] = rng.normal(size=3)
+    model.stats_mean[...] = rng.normal(size=80)
+    model.stats_scale[...] = rng.uniform(1, 3, size=80)
+    return model
+
+
+@pytest.mark.parametrize('weight', [0.25, 0.5, 1.0])
+def test_predict_mixes_in_the_statistics_classifier(weight):
+    from music_classification.features import window_statistics
+    model = _with_statistics(weight)
+    x = np.random.default_rng(1).normal(size=(4, 1, 32, 24)).astype(
+        np.float32)
+    with chainer.using_config('train', False):
+        net = chainer.functions.softmax(model.forward(x)).array
+    s = (window_statistics(x=x) - model.stats_mean) / model.stats_scale
+    z = s @ model.stats_W.T + model.stats_b
+    stats = np.exp(z - z.max(1, keepdims=True))
+    stats /= stats.sum(1, keepdims=True)
+    assert_allclose(model.predict(x).array,
+                    (1 - weight) * net + weight * stats, rtol=1e-4,
+                    atol=1e-6)
+    assert model.spec()['stats_weight'] == weight
+
+
+def test_a_statistics_classifier_is_saved_loaded_and_never_trained(
+        tmp_path):
+    model = _with_statistics(0.5)
+    x = np.random.default_rng(2).normal(size=(6, 1, 32, 24)).astype(
+        np.float32)
+    fitted = [model.stats_W.copy(), model.stats_b.copy()]
+    optimizer = chainer.optimizers.Adam(1e-2)
+    optimizer.setup(model)
+    optimizer.add_hook(chainer.optimizer_hooks.WeightDecay(0.1))
+    t = np.array([0, 1, 2, 0, 1, 2], np.int32)
+    optimizer.update(lambda: model(x, t)[0])
+    assert_array_equal(model.stats_W, fitted[0])
+    assert_array_equal(model.stats_b, fitted[1])
+    assert sum(p.size for p in model.params()) == sum(
+        p.size for p in build_model(**dict(model.spec(), stats_weight=0),
+                                    n_classes=3,
+                                    input_shape=(32, 24)).params())
+    path = save_model(model, str(tmp_path / 'model.npz'))
+    loaded = load_model(path, spec=model.spec(), input_shape=(32, 24))
+    assert loaded.stats_weight == 0.5
+    assert_allclose(loaded.predict(x).array, model.predict(x).array,
+                    rtol=1e-6)
+    plain = build_model(**dict(model.spec(), stats_weight=0.0),
+                        n_classes=3, input_shape=(32, 24))
+    assert 'stats_weight' not in plain.spec()
+    assert not hasattr(plain, 'stats_W')
+
+
+@pytest.mark.parametrize('model, weight, message', [
+    ('small_cnn', 1.5, 'stats_weight must be in (0, 1], got 1.5'),
+    ('small_cnn', -0.5, 'stats_weight must be in (0, 1], got -0.5'),
+    ('wave', 0.5, 'a statistics classifier needs mel features, not wave'),
+])
+def test_a_statistics_classifier_is_refused(model, weight, message):
+    shape = (1, 40960) if model == 'wave' else (32, 24)
+    options = {'head': 'pool'} if model == 'wave' else {}
+    with pytest.raises(ParameterError) as e:
+        build_model(model, n_classes=3, input_shape=shape,
+                    stats_weight=weight, **options)
+    assert str(e.value) == message

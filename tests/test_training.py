@@ -670,7 +670,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
     assert labels['recipe'] == {
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
         'lr_schedule': 'constant', 'mixup': 0.0, 'label_smoothing': 0.0,
-        'same_class_mix': 0.0, 'balance_songs': False,
+        'same_class_mix': 0.0, 'freq_shift': 0, 'stats_weight': 0.0,
+        'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
     for artist in demo_data.artists:  # one held-out song each
@@ -740,13 +741,14 @@ def test_the_recipes():
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
                         lr_schedule='constant', mixup=0.0,
                         label_smoothing=0.0, same_class_mix=0.0,
-                        batch_per_song=10, batch_per_class=None,
+                        freq_shift=0, stats_weight=0.0, batch_per_song=10, batch_per_class=None,
                         balance_songs=False, other_per_batch=None),
         'improved': dict(model='small_cnn', n_mels=128, length=48,
                          compression='db', normalize='window',
                          spec_augment=True, lr=1e-3, weight_decay=1e-4,
                          lr_schedule='constant', mixup=0.0,
                          label_smoothing=0.0, same_class_mix=0.0,
+                         freq_shift=0, stats_weight=0.0,
                          batch_per_song=None, batch_per_class=8,
                          balance_songs=False, other_per_batch=8)}
 
@@ -780,6 +782,9 @@ def test_feature_config_of_the_flags(flags, expected):
     (('--recipe', 'improved', '--width', '8'), {'width': 8}),
     (('--dropout', '0.2'), {'init': 'v1.9', 'dropout_ratio': 0.2}),
     (('--recipe', 'improved', '--dropout', '0'), {'dropout_ratio': 0.0}),
+    (('--recipe', 'improved', '--stats-weight', '0.5'),
+     {'stats_weight': 0.5}),
+    (('--recipe', 'improved', '--stats-weight', '0'), {}),
 ])
 def test_model_options_of_the_flags(flags, options):
     assert training.model_options(parsed(*flags)) == options
@@ -996,6 +1001,9 @@ def test_cosine_annealing_follows_iterations_and_time():
 
 @pytest.mark.parametrize('flags, message', [
     (('--mixup', '-0.1'), '--mixup must be 0 or more, got -0.1'),
+    (('--freq-shift', '-2'), '--freq-shift must be 0 or more, got -2'),
+    (('--stats-weight', '1.5'), '--stats-weight must be in [0, 1], got 1.5'),
+    (('--stats-weight', '-1'), '--stats-weight must be in [0, 1], got -1.0'),
     (('--dropout', '1'), '--dropout must be in [0, 1), got 1.0'),
     (('--dropout', '-0.5'), '--dropout must be in [0, 1), got -0.5'),
 ])
@@ -1302,7 +1310,8 @@ def test_keep_freed_memory_serves_large_arrays_from_the_heap(kept):
 def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
     from music_classification.net import SMALL_CNN
     args = parsed('--recipe', 'improved', '--out', str(tmp_path),
-                  '--same-class-mix', '0.5', '--label-smoothing', '0.2')
+                  '--same-class-mix', '0.5', '--label-smoothing', '0.2',
+                  '--freq-shift', '3')
     model = SMALL_CNN(n_classes=3, input_shape=(32, 24), dropout_ratio=0.0)
     it = training.make_iterator(args, classes)
     trainer = training.build_trainer(
@@ -1310,6 +1319,7 @@ def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
         chainer.get_device('@numpy'), None, 0)
     updater = trainer.updater
     assert updater.converter.same_class_mix == 0.5
+    assert updater.converter.freq_shift == 3
     assert updater.converter.spec_augment
     _, x, t = _mixup_case()
     x = x[:, :, :32, :24]
@@ -1318,3 +1328,117 @@ def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
         expected = training.smoothed_cross_entropy(model.forward(x), t, 0.2)
     assert float(loss.array) == pytest.approx(float(expected.array),
                                               rel=1e-5)
+
+
+@pytest.mark.parametrize('max_shift', [1, 3, 7])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_shift_bands_moves_each_window_along_the_mel_axis(max_shift, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(150, 1, 16, 5)).astype(np.float32)
+    before = x.copy()
+    out = training.shift_bands(x, max_shift,
+                               rng=np.random.default_rng(seed + 10))
+    assert_array_equal(x, before)  # the input is left alone
+    shifts = np.random.default_rng(seed + 10).integers(
+        -max_shift, max_shift + 1, size=150)
+    for window, moved, k in zip(x, out, shifts):
+        expected = np.zeros_like(window)
+        if k >= 0:
+            expected[:, k:] = window[:, :16 - k]
+        else:
+            expected[:, :k] = window[:, -k:]
+        assert_array_equal(moved, expected)
+    assert set(shifts) == set(range(-max_shift, max_shift + 1))
+
+
+def test_converter_shifts_bands_before_the_masks():
+    config = training.FeatureConfig(length=40)
+    rng = np.random.default_rng(0)
+    batch = [(rng.uniform(-0.5, 0.5, config.window_samples).astype(
+        np.float32), np.int32(k % 2)) for k in range(4)]
+    plain, _ = training.FeatureConverter(config)(batch)
+    shifted, _ = training.FeatureConverter(
+        config, freq_shift=5, spec_augment=True, rng=3)(batch)
+    draws = np.random.default_rng(3)
+    expected = training.spec_augment(
+        training.shift_bands(plain, 5, rng=draws), rng=draws)
+    assert_allclose(shifted, expected)
+    assert not np.allclose(shifted, plain)
+
+
+@pytest.mark.parametrize('C', [0.1, 1.0])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_fit_logistic_regression_is_scikit_learns(C, seed):
+    sklearn = pytest.importorskip('sklearn.linear_model')
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 3, size=120)
+    X = rng.normal(size=(120, 5)) + t[:, None] * [1.0, -0.5, 0, 0, 0.2]
+    W, b = training.fit_logistic_regression(X, t, 3, C=C)
+    reference = sklearn.LogisticRegression(C=C, tol=1e-10,
+                                           max_iter=10000).fit(X, t)
+    z = X @ W.T + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert_allclose(p, reference.predict_proba(X), atol=1e-4)
+
+
+def test_statistics_windows_cover_songs_and_other_sounds(classes):
+    window = 4096
+    got = list(training.statistics_windows(classes, window))
+    expected = 0
+    for label, datasets in enumerate(classes):
+        for d in datasets:
+            if label == 0:
+                expected += len(d.sounds)
+            else:
+                n = len(d.all_data)
+                expected += len(np.arange(0, n - window + 1, window // 2))
+    assert len(got) == expected
+    assert all(w.shape == (window,) for w, _ in got)
+    song = classes[1][0].all_data
+    firsts = [w for w, label in got if label == 1][:2]
+    assert_array_equal(firsts[0], song[:window])
+    assert_array_equal(firsts[1], song[window // 2:window // 2 + window])
+    assert sorted(set(label for _, label in got)) == [0, 1, 2]
+
+
+def test_fit_statistics_classifier_learns_the_training_windows(classes):
+    from music_classification.net import SMALL_CNN
+    config = training.FeatureConfig(length=16, n_mels=32, compression='db',
+                                    normalize='window')
+    model = SMALL_CNN(n_classes=3, input_shape=config.input_shape, width=4)
+    model.add_statistics_classifier(1.0)
+    n = training.fit_statistics_classifier(model, classes, config)
+    windows = list(training.statistics_windows(classes,
+                                               config.window_samples))
+    assert n == len(windows)
+    x = config(np.stack([w for w, _ in windows]))
+    t = np.array([label for _, label in windows])
+    assert_allclose(model.stats_mean, features_mean(x), rtol=1e-4,
+                    atol=1e-4)
+    guesses = model.predict(x).array.argmax(axis=1)
+    assert np.mean(guesses == t) > 0.9  # the demo's artists are apart
+    model.stats_weight = 0.0  # the network alone: untrained, near chance
+    assert np.mean(model.predict(x).array.argmax(axis=1) == t) < 0.9
+
+
+def features_mean(x):
+    from music_classification.features import window_statistics
+    return window_statistics(x=x).mean(axis=0)
+
+
+def test_a_run_fits_its_statistics_classifier(demo_data, tmp_path):
+    from music_classification import collection
+    from music_classification.cli import train
+    out = tmp_path / 'run'
+    train.main(train_argv(demo_data, out, '--recipe', 'improved',
+                          '--length', '16', '--iterations', '2',
+                          '--stats-weight', '0.5', '--snapshot-every', '0',
+                          '--eval-every', '2'))
+    model, names, config = collection.load_trained(str(out))
+    assert model.stats_weight == 0.5
+    assert np.abs(model.stats_W).max() > 0.1  # fitted, not its zeros
+    with open(out / 'labels.json') as f:
+        labels = json.load(f)
+    assert labels['model']['stats_weight'] == 0.5
+    assert labels['recipe']['stats_weight'] == 0.5

@@ -117,6 +117,16 @@ def parse_args(argv=None):
                         'with another window of its class in the batch '
                         '(a * x + (1 - a) * y, a ~ U(0.3, 0.7), the label '
                         'unchanged); 0: off (article)')
+    parser.add_argument('--freq-shift', type=int, default=None,
+                        help='move each training window up or down the mel '
+                        'axis by up to this many bands (a rough pitch '
+                        'shift); 0: off (article)')
+    parser.add_argument('--stats-weight', type=float, default=None,
+                        help='after training, fit a logistic regression on '
+                        'each window\'s MFCC statistics (the MFCC '
+                        'baseline\'s classifier) into the model and mix its '
+                        'probabilities with the network\'s by this weight; '
+                        '0: off (article)')
     parser.add_argument('--dropout', type=float, default=None,
                         help='dropout ratio before the classifier (article: '
                         '0.5; small_cnn: 0.3)')
@@ -189,8 +199,14 @@ def parse_args(argv=None):
         if value is not None and value < 1:
             fail(PROG, '--{} must be a positive integer, got {}'.format(
                 flag.replace('_', '-'), value))
-    if args.mixup is not None and args.mixup < 0:
-        fail(PROG, '--mixup must be 0 or more, got {}'.format(args.mixup))
+    for flag in ('mixup', 'freq_shift'):
+        value = getattr(args, flag)
+        if value is not None and value < 0:
+            fail(PROG, '--{} must be 0 or more, got {}'.format(
+                flag.replace('_', '-'), value))
+    if args.stats_weight is not None and not 0 <= args.stats_weight <= 1:
+        fail(PROG, '--stats-weight must be in [0, 1], got {}'.format(
+            args.stats_weight))
     for flag in ('label_smoothing', 'same_class_mix', 'dropout'):
         value = getattr(args, flag)
         if value is not None and not 0 <= value < 1:
