@@ -67,12 +67,13 @@ VARIANTS = collections.OrderedDict([
     ('label_smoothing', ('the improved recipe + label smoothing 0.1',
                          ['--recipe', 'improved', '--label-smoothing',
                           '0.1'])),
-    ('freq_shift', ('the improved recipe + each window moved up to 4 mel '
-                    'bands up or down', ['--recipe', 'improved',
-                                         '--freq-shift', '4'])),
-    ('stats', ('the improved recipe + a logistic regression on MFCC '
-               'statistics, 30 % of each prediction',
-               ['--recipe', 'improved', '--stats-weight', '0.3'])),
+    ('network_alone', ('the improved recipe without its statistics '
+                       'classifier: the network alone',
+                       ['--recipe', 'improved', '--stats-weight', '0'])),
+    ('no_shifts', ('the improved recipe without band shifts and statistics '
+                   'classifier (the recipe before them)',
+                   ['--recipe', 'improved', '--freq-shift', '0',
+                    '--stats-weight', '0'])),
 ])
 
 #: The study of the article's claims: every variant up to the improved

@@ -634,7 +634,7 @@ RECIPES = {
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
-                     freq_shift=0, stats_weight=0.0, batch_per_song=None,
+                     freq_shift=4, stats_weight=0.3, batch_per_song=None,
                      batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
 }
