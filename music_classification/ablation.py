@@ -84,30 +84,53 @@ STUDY = tuple(VARIANTS)[:tuple(VARIANTS).index('improved') + 1]
 BASELINES = {'mfcc_baseline': 'MFCC mean/std + deltas, logistic regression'}
 
 
+def variant_args(name, music, other, out, *, seed, minutes=None,
+                 iterations=1000000, val_songs=0.34, extra=()):
+    """The parsed ``music-classification train`` flags of a variant's run.
+    """
+    argv = ['--music', music, '--other', other, '--out', out,
+            '--val-songs', str(val_songs), '--seed', str(seed),
+            '--iterations', str(iterations), '--snapshot-every', '0',
+            '--eval-every', str(10 ** 9), '--log-every', '20',
+            '--no-progress', '--force'] + list(VARIANTS[name][1]) + list(
+                extra)
+    if minutes is not None:
+        argv += ['--time-budget', str(minutes)]
+    return parse_args(argv)
+
+
+def run_settings(args):
+    """What parsed flags resolve to, but for paths and reporting.
+
+    A cached result of other settings (a recipe changed since, another
+    budget or seed) is not reused.
+    """
+    return {key: value for key, value in sorted(vars(args).items())
+            if key not in NOT_SETTINGS}
+
+
+#: ``train`` flags that do not change what a run learns.
+NOT_SETTINGS = ('music', 'other', 'out', 'resume', 'force', 'snapshot_every',
+                'eval_every', 'log_every', 'no_progress', 'processes')
+
+
 def run_variant(name, music, other, out, *, seed, minutes=None,
                 iterations=1000000, val_songs=0.34, extra=(),
                 keep_model=False):
     """Train and score one variant; returns its result dict.
 
     The result is also saved as ``out/result.json``; if that file exists and
-    holds the same settings (the flags with the recipe they name resolved)
-    the run is not repeated. Unless ``keep_model``, the model file is removed
-    once measured (MUSIC_NET's is 280 MB).
+    holds the same settings (every flag but paths and reporting, with the
+    recipe they name resolved) the run is not repeated. Unless
+    ``keep_model``, the model file is removed once measured (MUSIC_NET's is
+    280 MB).
     """
     result_path = os.path.join(out, 'result.json')
     flags = VARIANTS[name][1]
-    argv = ['--music', music, '--other', other, '--out', out,
-            '--val-songs', str(val_songs), '--seed', str(seed),
-            '--iterations', str(iterations), '--snapshot-every', '0',
-            '--eval-every', str(10 ** 9), '--log-every', '20',
-            '--no-progress', '--force'] + list(flags) + list(extra)
-    if minutes is not None:
-        argv += ['--time-budget', str(minutes)]
-    args = parse_args(argv)
-    # What the flags and the recipe they name resolve to: a result of other
-    # settings (a recipe changed since) is not reused.
-    settings = {key: getattr(args, key) for key in sorted(
-        training.RECIPES['article'])}
+    args = variant_args(name, music, other, out, seed=seed, minutes=minutes,
+                        iterations=iterations, val_songs=val_songs,
+                        extra=extra)
+    settings = run_settings(args)
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = json.load(f)

@@ -207,6 +207,8 @@ class _ConvClassifier(chainer.Chain):
         spec = self._spec()
         if self.stats_weight:
             spec['stats_weight'] = self.stats_weight
+            if self.n_coefficients != features.N_STATS_COEFFICIENTS:
+                spec['stats_coefficients'] = self.n_coefficients
         return spec
 
     def _spec(self):
@@ -295,6 +297,13 @@ class _ConvClassifier(chainer.Chain):
         if len(self.input_shape) != 2 or self.variant == 'wave':
             raise ParameterError('a statistics classifier needs mel '
                                  'features, not {}'.format(self.variant))
+        n_mels, frames = self.input_shape
+        least = 2 * features.DELTA_HALF_WIDTH + 1
+        if frames < least or not 1 <= n_coefficients <= n_mels:
+            raise ParameterError(
+                'a statistics classifier needs windows of at least {} '
+                'frames and 1 to n_mels coefficients, got {} x {} and '
+                '{}'.format(least, n_mels, frames, n_coefficients))
         size = 4 * int(n_coefficients)
         self.stats_weight = float(weight)
         self.n_coefficients = int(n_coefficients)
@@ -465,10 +474,12 @@ def build_model(model='music_net', n_classes=7, input_shape=None,
     if input_shape is not None:
         options['input_shape'] = input_shape
     stats_weight = options.pop('stats_weight', 0.0)
+    stats_coefficients = options.pop('stats_coefficients',
+                                     features.N_STATS_COEFFICIENTS)
     try:
         net = MODELS[model](n_classes=n_classes, **options)
     except TypeError as e:
         raise ParameterError('{}: {}'.format(model, e)) from None
     if stats_weight:
-        net.add_statistics_classifier(stats_weight)
+        net.add_statistics_classifier(stats_weight, stats_coefficients)
     return net

@@ -14,7 +14,11 @@
 * :class:`FeatureConverter`: stacks the examples' waveforms on the training
   device and computes the features there, batched, with the package's one
   feature function (on the GPU when training on the GPU), with
+  :func:`mix_same_class`'s mixtures, :func:`shift_bands`' band shifts and
   :func:`spec_augment`'s masks for training batches if asked.
+* :func:`fit_statistics_classifier`: after training, the logistic
+  regression on MFCC statistics that ``--stats-weight`` mixes into the
+  model's predictions.
 * :func:`make_optimizer`: Adam(alpha=1e-4) with WeightDecay(1e-4).
 * :func:`loss_with_report`: the loss function for ``StandardUpdater``; it
   reports ``loss`` and ``accuracy`` for ``LogReport``.
@@ -319,7 +323,11 @@ class FeatureConverter(object):
         config (FeatureConfig): the feature parameters.
         spec_augment (bool): mask each window's features as SpecAugment
             (:func:`spec_augment`); for training batches only.
-        rng (numpy.random.Generator or None): source of the masks.
+        rng (numpy.random.Generator or None): source of the masks, shifts
+            and mixtures.
+        same_class_mix (float): probability of mixing each window with
+            another of its class (:func:`mix_same_class`).
+        freq_shift (int): largest band shift (:func:`shift_bands`); 0: none.
     """
 
     def __init__(self, config=None, spec_augment=False, rng=None,
@@ -348,8 +356,9 @@ def shift_bands(x, max_shift, *, rng):
 
     Window ``i`` is moved by ``k_i ~ U{-max_shift..max_shift}`` mel bands
     (up for ``k_i > 0``); the bands it leaves are 0 (the mean of a
-    standardised window). A composer's music is theirs in any key, so the
-    network should not learn a song by the exact bands of its notes.
+    standardised window, ``--normalize window``). A composer's music is
+    theirs in any key, so the network should not learn a song by the exact
+    bands of its notes.
 
     Args:
         x: ``(batch, 1, n_mels, frames)`` features, NumPy or CuPy.
@@ -619,8 +628,9 @@ class CosineAnnealing(chainer.training.Extension):
 # would need a run of 5-25 s for each of their mutants.
 
 #: The settings of each ``--recipe``. ``article``: the original's, as its
-#: code had them. ``improved``: the best configuration of this project's
-#: ablation study on real music (README, "Does it work on real music?").
+#: code had them. ``improved``: the ingredients this project's measurements
+#: on real music kept (README, "Does it work on real music?" and "Band
+#: shifts and MFCC statistics").
 RECIPES = {
     'article': dict(model='music_net', n_mels=256, length=160,
                     compression='log1p', normalize='none', spec_augment=False,
@@ -888,6 +898,8 @@ def run_training(args):  # pragma: no mutate block
               flush=True)
     trainer.run()
     if model.stats_weight and rank == 0:
+        print('fitting the statistics classifier on the training songs...',
+              flush=True)
         print('statistics classifier fitted on {} windows'.format(
             fit_statistics_classifier(model, classes, config)), flush=True)
     if comm is not None:

@@ -58,10 +58,10 @@ def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
     # name resolve to the same settings.
     out = str(tmp_path / 'improved-seed0')
 
-    def run():
+    def run(iterations=1):
         return ablation.run_variant(
             'improved', demo_data.music_dir, demo_data.other_dir, out,
-            seed=0, iterations=1, val_songs=1,
+            seed=0, iterations=iterations, val_songs=1,
             extra=['--length', '16', '--noise', demo_data.noise_path])
     first = run()
     assert first['settings']['model'] == 'small_cnn'
@@ -82,3 +82,4 @@ def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
     with open(path, 'w') as f:
         json.dump(stale, f)
     assert run()['clip_accuracy'] >= 0
+    assert run(iterations=2)['steps'] == 2  # another budget: run again

@@ -530,11 +530,34 @@ def test_a_statistics_classifier_is_saved_loaded_and_never_trained(
     ('small_cnn', 1.5, 'stats_weight must be in (0, 1], got 1.5'),
     ('small_cnn', -0.5, 'stats_weight must be in (0, 1], got -0.5'),
     ('wave', 0.5, 'a statistics classifier needs mel features, not wave'),
+    ('small_cnn_8_frames', 0.5, 'a statistics classifier needs windows of '
+     'at least 9 frames and 1 to n_mels coefficients, got 32 x 8 and 20'),
+    ('small_cnn_16_mels', 0.5, 'a statistics classifier needs windows of '
+     'at least 9 frames and 1 to n_mels coefficients, got 16 x 24 and 20'),
 ])
 def test_a_statistics_classifier_is_refused(model, weight, message):
-    shape = (1, 40960) if model == 'wave' else (32, 24)
+    shape = {'wave': (1, 40960), 'small_cnn_8_frames': (32, 8),
+             'small_cnn_16_mels': (16, 24)}.get(model, (32, 24))
     options = {'head': 'pool'} if model == 'wave' else {}
+    model = model if model == 'wave' else 'small_cnn'
     with pytest.raises(ParameterError) as e:
         build_model(model, n_classes=3, input_shape=shape,
                     stats_weight=weight, **options)
     assert str(e.value) == message
+
+
+
+def test_a_statistics_classifier_of_other_coefficients_reloads(tmp_path):
+    from music_classification.net import SMALL_CNN
+    model = SMALL_CNN(n_classes=3, input_shape=(32, 24), width=4)
+    model.add_statistics_classifier(0.4, n_coefficients=12)
+    model.stats_W[...] = np.random.default_rng(0).normal(size=(3, 48))
+    spec = model.spec()
+    assert (spec['stats_weight'], spec['stats_coefficients']) == (0.4, 12)
+    path = save_model(model, str(tmp_path / 'model.npz'))
+    loaded = load_model(path, spec=spec, input_shape=(32, 24))
+    assert loaded.n_coefficients == 12
+    assert_array_equal(loaded.stats_W, model.stats_W)
+    default = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                          stats_weight=0.4)
+    assert 'stats_coefficients' not in default.spec()

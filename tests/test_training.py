@@ -741,7 +741,8 @@ def test_the_recipes():
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
                         lr_schedule='constant', mixup=0.0,
                         label_smoothing=0.0, same_class_mix=0.0,
-                        freq_shift=0, stats_weight=0.0, batch_per_song=10, batch_per_class=None,
+                        freq_shift=0, stats_weight=0.0, batch_per_song=10,
+                        batch_per_class=None,
                         balance_songs=False, other_per_batch=None),
         'improved': dict(model='small_cnn', n_mels=128, length=48,
                          compression='db', normalize='window',
@@ -1006,6 +1007,16 @@ def test_cosine_annealing_follows_iterations_and_time():
     (('--freq-shift', '-2'), '--freq-shift must be 0 or more, got -2'),
     (('--stats-weight', '1.5'), '--stats-weight must be in [0, 1], got 1.5'),
     (('--stats-weight', '-1'), '--stats-weight must be in [0, 1], got -1.0'),
+    (('--recipe', 'improved', '--freq-shift', '128'),
+     '--freq-shift must be less than --n-mels (128), got 128'),
+    (('--recipe', 'improved', '--model', 'wave'),
+     '--model wave reads waveforms: --freq-shift and --stats-weight need mel '
+     'features (give --freq-shift 0 --stats-weight 0 with --recipe '
+     'improved)'),
+    (('--model', 'wave', '--stats-weight', '0.5'),
+     '--model wave reads waveforms: --freq-shift and --stats-weight need mel '
+     'features (give --freq-shift 0 --stats-weight 0 with --recipe '
+     'improved)'),
     (('--dropout', '1'), '--dropout must be in [0, 1), got 1.0'),
     (('--dropout', '-0.5'), '--dropout must be in [0, 1), got -0.5'),
 ])

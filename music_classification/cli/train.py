@@ -120,7 +120,8 @@ def parse_args(argv=None):
     parser.add_argument('--freq-shift', type=int, default=None,
                         help='move each training window up or down the mel '
                         'axis by up to this many bands (a rough pitch '
-                        'shift); 0: off (article)')
+                        'shift), the bands it leaves zeroed (the mean with '
+                        '--normalize window); 0: off (article)')
     parser.add_argument('--stats-weight', type=float, default=None,
                         help='after training, fit a logistic regression on '
                         'each window\'s MFCC statistics (the MFCC '
@@ -221,6 +222,13 @@ def parse_args(argv=None):
             continue  # a batch flag replaces the recipe's composition
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.model == 'wave' and (args.freq_shift or args.stats_weight):
+        fail(PROG, '--model wave reads waveforms: --freq-shift and '
+             '--stats-weight need mel features (give --freq-shift 0 '
+             '--stats-weight 0 with --recipe improved)')
+    if args.freq_shift >= args.n_mels:
+        fail(PROG, '--freq-shift must be less than --n-mels ({}), got '
+             '{}'.format(args.n_mels, args.freq_shift))
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
