@@ -1241,11 +1241,16 @@ def test_mix_same_class_probability():
         assert changed == pytest.approx(p, abs=0.07)
 
 
+def _noise_batch(config):
+    # four random windows, labels 0 1 0 1
+    rng = np.random.default_rng(0)
+    return [(rng.uniform(-0.5, 0.5, config.window_samples).astype(
+        np.float32), np.int32(k % 2)) for k in range(4)]
+
+
 def test_converter_mixes_same_class_windows_before_the_features():
     config = training.FeatureConfig(length=40)
-    rng = np.random.default_rng(0)
-    batch = [(rng.uniform(-0.5, 0.5, config.window_samples).astype(
-        np.float32), np.int32(k % 2)) for k in range(4)]
+    batch = _noise_batch(config)
     plain, t = training.FeatureConverter(config)(batch)
     mixed, t2 = training.FeatureConverter(config, same_class_mix=1.0,
                                           rng=7)(batch)
@@ -1366,9 +1371,7 @@ def test_shift_bands_moves_each_window_along_the_mel_axis(max_shift, seed):
 
 def test_converter_shifts_bands_before_the_masks():
     config = training.FeatureConfig(length=40)
-    rng = np.random.default_rng(0)
-    batch = [(rng.uniform(-0.5, 0.5, config.window_samples).astype(
-        np.float32), np.int32(k % 2)) for k in range(4)]
+    batch = _noise_batch(config)
     plain, _ = training.FeatureConverter(config)(batch)
     shifted, _ = training.FeatureConverter(
         config, freq_shift=5, spec_augment=True, rng=3)(batch)
