@@ -6,13 +6,16 @@ Each variant is a set of ``music-classification train`` flags (see
 ingredients that lead from the article's net to a small modern CNN, the
 small CNN itself, the improved recipe and ingredients tried on top of it
 (mixup, a cosine learning-rate schedule, mixing windows of one class,
-song-balanced batches, label smoothing). :func:`run_study` trains every
+song-balanced batches, label smoothing, wider band shifts) or taken out
+of it (its statistics classifier; band shifts and statistics classifier
+both: the recipe before them). :func:`run_study` trains every
 variant on the same songs, with the same held-out songs and seeds and the
 same wall-clock budget per run, scores the held-out songs (clip and song
 accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
 (a Markdown table) and ``results.png`` (a bar chart with the spread over
 seeds). Each finished run leaves its ``result.json``; a rerun skips what is
-done, so an interrupted study resumes where it stopped.
+done with the same settings, so an interrupted study resumes where it
+stopped.
 """
 
 import collections
@@ -70,6 +73,9 @@ VARIANTS = collections.OrderedDict([
     ('network_alone', ('the improved recipe without its statistics '
                        'classifier: the network alone',
                        ['--recipe', 'improved', '--stats-weight', '0'])),
+    ('wide_shifts', ('the improved recipe with band shifts of up to 8 mel '
+                     'bands instead of 4',
+                     ['--recipe', 'improved', '--freq-shift', '8'])),
     ('no_shifts', ('the improved recipe without band shifts and statistics '
                    'classifier (the recipe before them)',
                    ['--recipe', 'improved', '--freq-shift', '0',
