@@ -567,6 +567,15 @@ N_STATS_COEFFICIENTS = 20
 DELTA_HALF_WIDTH = 4
 
 
+@functools.lru_cache(maxsize=16)
+def _dct_rows(n_mels, n_coefficients):
+    # The first rows of the orthonormal DCT-II over n_mels bands (librosa's
+    # mfcc: scipy.fft.dct(S, type=2, norm='ortho', axis=-2)), float32.
+    import scipy.fft
+    dct = scipy.fft.dct(np.eye(n_mels), type=2, norm='ortho', axis=0)
+    return dct[:n_coefficients].astype(np.float32)
+
+
 def window_statistics(*, x, n_coefficients=N_STATS_COEFFICIENTS):
     """MFCC-like statistics of each window of log-mel features.
 
@@ -586,7 +595,6 @@ def window_statistics(*, x, n_coefficients=N_STATS_COEFFICIENTS):
         their standard deviations, the deltas' means and standard
         deviations.
     """
-    import scipy.fft
     xp = get_array_module(x)
     if x.ndim == 4:
         x = x[:, 0]  # (batch, n_mels, frames)
@@ -597,9 +605,9 @@ def window_statistics(*, x, n_coefficients=N_STATS_COEFFICIENTS):
             'window_statistics needs at least {} frames and 1 to n_mels '
             'coefficients, got {} frames, {} mel bands and {}'.format(
                 2 * half + 1, frames, n_mels, n_coefficients))
-    dct = scipy.fft.dct(np.eye(n_mels), type=2, norm='ortho', axis=0)
-    c = xp.matmul(xp.asarray(dct[:n_coefficients], np.float32),
-                  x.astype(np.float32))  # (batch, n_coefficients, frames)
+    c = xp.matmul(xp.asarray(_dct_rows(n_mels, n_coefficients)),
+                  x.astype(np.float32, copy=False))
+    # c: (batch, n_coefficients, frames)
     # Savitzky-Golay first derivative of order 1: sum_k k c[t + k] / 60
     weights = np.arange(-half, half + 1, dtype=np.float32)
     weights /= (weights ** 2).sum()
