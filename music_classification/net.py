@@ -27,6 +27,9 @@ Variants, for the ablation study and the improved recipe (see
   convolutions with batch normalisation, max pooling, mean and max pooling
   over time, dropout, about 0.1 M parameters.
 
+Any of them can be trained as an :class:`ENSEMBLE` of several networks
+(``members``), whose prediction is their mean probability.
+
 All share one forward: the convolutions (each ``conv -> [batch norm] ->
 ReLU -> [max pool]``), then the head.
 
@@ -142,64 +145,14 @@ def _pair(x):
 HEADS = ('flatten', 'pool')
 
 
-class _ConvClassifier(chainer.Chain):
-    """What every variant shares: the loss, the forward pass, predict."""
+class _Scoring(object):
+    """What every network shares: the loss, predict and the statistics
+    classifier. A subclass defines ``forward``, ``_spec``, ``variant``,
+    ``n_classes`` and ``input_shape``."""
 
-    #: Name of the variant in :data:`MODELS` and ``labels.json``
-    #: (``Link.name`` is Chainer's own).
-    variant = None
-    #: ``(out_channels, ksize, stride)`` of each convolution.
-    layers = CONV_LAYERS
-    #: Padding of each convolution.
-    conv_pad = 0
     #: Share of the statistics classifier in :meth:`predict` (0: none; see
     #: :meth:`add_statistics_classifier`).
     stats_weight = 0.0
-
-    def _setup(self, n_classes, input_shape, dropout_ratio, pooling,
-               batchnorm, head, conv_std, fc_std):
-        if int(n_classes) < 2:
-            raise ParameterError(
-                'n_classes must be at least 2, got {}'.format(n_classes))
-        if head not in HEADS:
-            raise ParameterError('head must be one of {}, got {!r}'.format(
-                HEADS, head))
-        self.n_classes = int(n_classes)
-        self.input_shape = tuple(int(s) for s in input_shape)
-        self.dropout_ratio = dropout_ratio
-        self.pooling, self.batchnorm, self.head = bool(pooling), \
-            bool(batchnorm), head
-        shape = conv_output_shape(self._body_input_shape(), self.layers,
-                                  self.pooling, self.conv_pad, self.variant)
-        self.conv_shape = shape
-        channels = 1
-        with self.init_scope():
-            for i, (out, ksize, stride) in enumerate(self.layers, start=1):
-                fan_in = channels * int(np.prod(_pair(ksize)))
-                setattr(self, 'conv{}'.format(i), L.Convolution2D(
-                    channels, out, ksize=ksize, stride=stride,
-                    pad=self.conv_pad, nobias=self.batchnorm,
-                    initialW=initializers.Normal(conv_std(fan_in))))
-                if self.batchnorm:
-                    setattr(self, 'bn{}'.format(i),
-                            L.BatchNormalization(out))
-                channels = out
-            if head == 'flatten':
-                self.flat_size = int(np.prod(shape))
-                self.fc4 = L.Linear(self.flat_size, HIDDEN_UNITS,
-                                    initialW=initializers.Normal(
-                                        fc_std(self.flat_size)))
-                self.fc5 = L.Linear(HIDDEN_UNITS, self.n_classes,
-                                    initialW=initializers.Normal(
-                                        fc_std(HIDDEN_UNITS)))
-            else:
-                self.flat_size = 2 * shape[0] * shape[1]
-                self.fc5 = L.Linear(self.flat_size, self.n_classes,
-                                    initialW=initializers.Normal(
-                                        fc_std(self.flat_size)))
-
-    def _body_input_shape(self):
-        return self.input_shape
 
     def spec(self):
         """The variant and its options: ``build_model(**spec)`` rebuilds it.
@@ -211,13 +164,11 @@ class _ConvClassifier(chainer.Chain):
                 spec['stats_coefficients'] = self.n_coefficients
         return spec
 
-    def _spec(self):
-        return {'model': self.variant, 'pooling': self.pooling,
-                'batchnorm': self.batchnorm, 'head': self.head,
-                'dropout_ratio': self.dropout_ratio}
-
     def __call__(self, x, t):
         """Loss and accuracy of a batch, as the original.
+
+        The loss is the mean of the members' cross-entropies (a single
+        network is its own one member); the accuracy is the network's.
 
         Args:
             x: ``(batch, 1, n_mels, frames)`` float32 features.
@@ -226,42 +177,19 @@ class _ConvClassifier(chainer.Chain):
         Returns:
             tuple: ``(loss, accuracy)`` Variables.
         """
-        y = self.forward(x)
-        loss = F.softmax_cross_entropy(y, t)
-        accuracy = F.accuracy(y, t)
+        ys = self.member_scores(x)
+        loss = sum(F.softmax_cross_entropy(y, t) for y in ys) / len(ys)
+        accuracy = F.accuracy(self.combine(ys), t)
         return loss, accuracy
 
-    def _check_input(self, x):
-        expected = (1,) + self.input_shape
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ParameterError(
-                '{} expects input of shape (batch, {}, {}, {}), got {}'
-                .format(*((type(self).__name__,) + expected
-                          + (tuple(x.shape),))))
+    def member_scores(self, x):
+        """Each member's unnormalised class scores ``(batch, n_classes)``,
+        in a list (one network: ``[forward(x)]``)."""
+        return [self.forward(x)]
 
-    def _front(self, x):
-        return x
-
-    def forward(self, x):
-        """Unnormalised class scores ``(batch, n_classes)``."""
-        self._check_input(x)
-        h = self._front(x)
-        for i in range(1, len(self.layers) + 1):
-            h = self['conv{}'.format(i)](h)
-            if self.batchnorm:
-                h = self['bn{}'.format(i)](h)
-            h = F.relu(h)
-            if self.pooling:
-                h = F.max_pooling_2d(h, 2)
-        if self.head == 'flatten':
-            h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
-            h = F.dropout(h, ratio=self.dropout_ratio)
-            h = F.dropout(F.relu(self.fc4(h)), ratio=self.dropout_ratio)
-        else:
-            h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
-            h = F.reshape(h, (-1, self.flat_size))  # (batch, 2 * C * F)
-            h = F.dropout(h, ratio=self.dropout_ratio)
-        return self.fc5(h)
+    def combine(self, ys):
+        """The network's scores from :meth:`member_scores`' list."""
+        return ys[0]
 
     def predict(self, x):
         """Class probabilities ``(batch, n_classes)``; never drops out.
@@ -322,6 +250,99 @@ class _ConvClassifier(chainer.Chain):
         s = (s - self.stats_mean) / self.stats_scale
         return s @ self.stats_W.T + self.stats_b
 
+
+class _ConvClassifier(_Scoring, chainer.Chain):
+    """What every variant shares: the layers and the forward pass."""
+
+    #: Name of the variant in :data:`MODELS` and ``labels.json``
+    #: (``Link.name`` is Chainer's own).
+    variant = None
+    #: ``(out_channels, ksize, stride)`` of each convolution.
+    layers = CONV_LAYERS
+    #: Padding of each convolution.
+    conv_pad = 0
+
+    def _setup(self, n_classes, input_shape, dropout_ratio, pooling,
+               batchnorm, head, conv_std, fc_std):
+        if int(n_classes) < 2:
+            raise ParameterError(
+                'n_classes must be at least 2, got {}'.format(n_classes))
+        if head not in HEADS:
+            raise ParameterError('head must be one of {}, got {!r}'.format(
+                HEADS, head))
+        self.n_classes = int(n_classes)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.dropout_ratio = dropout_ratio
+        self.pooling, self.batchnorm, self.head = bool(pooling), \
+            bool(batchnorm), head
+        shape = conv_output_shape(self._body_input_shape(), self.layers,
+                                  self.pooling, self.conv_pad, self.variant)
+        self.conv_shape = shape
+        channels = 1
+        with self.init_scope():
+            for i, (out, ksize, stride) in enumerate(self.layers, start=1):
+                fan_in = channels * int(np.prod(_pair(ksize)))
+                setattr(self, 'conv{}'.format(i), L.Convolution2D(
+                    channels, out, ksize=ksize, stride=stride,
+                    pad=self.conv_pad, nobias=self.batchnorm,
+                    initialW=initializers.Normal(conv_std(fan_in))))
+                if self.batchnorm:
+                    setattr(self, 'bn{}'.format(i),
+                            L.BatchNormalization(out))
+                channels = out
+            if head == 'flatten':
+                self.flat_size = int(np.prod(shape))
+                self.fc4 = L.Linear(self.flat_size, HIDDEN_UNITS,
+                                    initialW=initializers.Normal(
+                                        fc_std(self.flat_size)))
+                self.fc5 = L.Linear(HIDDEN_UNITS, self.n_classes,
+                                    initialW=initializers.Normal(
+                                        fc_std(HIDDEN_UNITS)))
+            else:
+                self.flat_size = 2 * shape[0] * shape[1]
+                self.fc5 = L.Linear(self.flat_size, self.n_classes,
+                                    initialW=initializers.Normal(
+                                        fc_std(self.flat_size)))
+
+    def _body_input_shape(self):
+        return self.input_shape
+
+    def _spec(self):
+        return {'model': self.variant, 'pooling': self.pooling,
+                'batchnorm': self.batchnorm, 'head': self.head,
+                'dropout_ratio': self.dropout_ratio}
+
+    def _check_input(self, x):
+        expected = (1,) + self.input_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ParameterError(
+                '{} expects input of shape (batch, {}, {}, {}), got {}'
+                .format(*((type(self).__name__,) + expected
+                          + (tuple(x.shape),))))
+
+    def _front(self, x):
+        return x
+
+    def forward(self, x):
+        """Unnormalised class scores ``(batch, n_classes)``."""
+        self._check_input(x)
+        h = self._front(x)
+        for i in range(1, len(self.layers) + 1):
+            h = self['conv{}'.format(i)](h)
+            if self.batchnorm:
+                h = self['bn{}'.format(i)](h)
+            h = F.relu(h)
+            if self.pooling:
+                h = F.max_pooling_2d(h, 2)
+        if self.head == 'flatten':
+            h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
+            h = F.dropout(h, ratio=self.dropout_ratio)
+            h = F.dropout(F.relu(self.fc4(h)), ratio=self.dropout_ratio)
+        else:
+            h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
+            h = F.reshape(h, (-1, self.flat_size))  # (batch, 2 * C * F)
+            h = F.dropout(h, ratio=self.dropout_ratio)
+        return self.fc5(h)
 
 class MUSIC_NET(_ConvClassifier):
     """The original network, with the class count and input shape as options.
@@ -452,6 +473,52 @@ class SMALL_CNN(_ConvClassifier):
                 'dropout_ratio': self.dropout_ratio}
 
 
+class ENSEMBLE(_Scoring, chainer.ChainList):
+    """Networks of one variant side by side; their mean probability.
+
+    Each member starts from its own initial weights (drawn one after the
+    other) and is trained on its own cross-entropy on the same batches
+    (:meth:`__call__` takes their mean), so they learn apart and their
+    mistakes differ: a deep ensemble (Lakshminarayanan et al., 2017).
+    :meth:`forward` is the log of the members' mean probability. Each member
+    costs what a network alone costs per step, so under a time budget two
+    members take half the steps. ``build_model(..., members=K)`` builds one;
+    ``labels.json`` keeps ``members``.
+
+    Args:
+        members (list): networks of one variant, class count and input shape
+            (``ENSEMBLE[i]`` is member ``i``).
+    """
+
+    def __init__(self, members):
+        members = list(members)
+        if len(members) < 2 or len({(type(m), m.n_classes, m.input_shape)
+                                    for m in members}) != 1:
+            raise ParameterError('an ensemble needs at least 2 networks of '
+                                 'one variant, class count and input shape')
+        super(ENSEMBLE, self).__init__(*members)
+        self.variant = members[0].variant
+        self.n_classes = members[0].n_classes
+        self.input_shape = members[0].input_shape
+
+    def _spec(self):
+        spec = self[0]._spec()
+        spec['members'] = len(self)
+        return spec
+
+    def member_scores(self, x):
+        return [member.forward(x) for member in self]
+
+    def combine(self, ys):
+        h = F.stack([F.log_softmax(y) for y in ys])  # (members, batch, n)
+        return F.logsumexp(h, axis=0) - math.log(len(ys))
+
+    def forward(self, x):
+        """The log of the members' mean probability ``(batch, n_classes)``.
+        """
+        return self.combine(self.member_scores(x))
+
+
 #: The variants by name, as ``music-classification train --model`` and
 #: ``labels.json`` name them; ``music_net_pool`` is MUSIC_NET with pooling.
 MODELS = {'music_net': MUSIC_NET, 'music_net_pool': MUSIC_NET,
@@ -463,8 +530,10 @@ def build_model(model='music_net', n_classes=7, input_shape=None,
     """A network of the variant ``model`` (a name in :data:`MODELS`).
 
     ``options`` are the class's keyword arguments; ``music_net_pool`` sets
-    ``pooling=True``. ``build_model(n_classes=..., input_shape=...,
-    **net.spec())`` rebuilds ``net``.
+    ``pooling=True``; ``members=K`` (K > 1) makes an :class:`ENSEMBLE` of K
+    such networks; ``stats_weight`` adds a statistics classifier.
+    ``build_model(n_classes=..., input_shape=..., **net.spec())`` rebuilds
+    ``net``.
     """
     if model not in MODELS:
         raise ParameterError('model must be one of {}, got {!r}'.format(
@@ -476,10 +545,16 @@ def build_model(model='music_net', n_classes=7, input_shape=None,
     stats_weight = options.pop('stats_weight', 0.0)
     stats_coefficients = options.pop('stats_coefficients',
                                      features.N_STATS_COEFFICIENTS)
+    members = options.pop('members', 1)
+    if not isinstance(members, int) or members < 1:
+        raise ParameterError('members must be a positive integer, got '
+                             '{!r}'.format(members))
     try:
-        net = MODELS[model](n_classes=n_classes, **options)
+        nets = [MODELS[model](n_classes=n_classes, **options)
+                for _ in range(members)]
     except TypeError as e:
         raise ParameterError('{}: {}'.format(model, e)) from None
+    net = nets[0] if members == 1 else ENSEMBLE(nets)
     if stats_weight:
         net.add_statistics_classifier(stats_weight, stats_coefficients)
     return net

@@ -110,8 +110,9 @@ def save_model(model, path, compression=False):
 
 
 def _fc5_classes(path, arrays):
-    try:
-        return int(arrays['fc5/b'].shape[0])
+    try:  # an ensemble's members are 0/, 1/, ...
+        return int(arrays['fc5/b' if 'fc5/b' in arrays else '0/fc5/b']
+                   .shape[0])
     except KeyError:
         raise ModelFileError('{}: not a MUSIC_NET model (no fc5/b)'.format(
             path)) from None

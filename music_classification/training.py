@@ -577,16 +577,17 @@ def loss_with_report(model, mixup=0.0, label_smoothing=0.0):
         train = chainer.config.train
         eps = label_smoothing if train else 0.0
         if not mixup or not train:
-            y = model.forward(x)
-            loss = smoothed_cross_entropy(y, t, eps)
+            ys = model.member_scores(x)
+            losses = [smoothed_cross_entropy(y, t, eps) for y in ys]
         else:
             lam = float(np.random.beta(mixup, mixup))
             perm = np.random.permutation(len(t))
             perm = chainer.backend.get_array_module(x).asarray(perm)
-            y = model.forward(lam * x + (1 - lam) * x[perm])
-            loss = lam * smoothed_cross_entropy(y, t, eps) + \
-                (1 - lam) * smoothed_cross_entropy(y, t[perm], eps)
-        accuracy = F.accuracy(y, t)
+            ys = model.member_scores(lam * x + (1 - lam) * x[perm])
+            losses = [lam * smoothed_cross_entropy(y, t, eps) + (1 - lam) *
+                      smoothed_cross_entropy(y, t[perm], eps) for y in ys]
+        loss = sum(losses) / len(losses)  # an ensemble: its members' mean
+        accuracy = F.accuracy(model.combine(ys), t)
         chainer.report({'loss': loss, 'accuracy': accuracy}, model)
         return loss
     return lossfun
@@ -636,7 +637,8 @@ RECIPES = {
                     compression='log1p', normalize='none', spec_augment=False,
                     lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
                     mixup=0.0, label_smoothing=0.0, same_class_mix=0.0,
-                    freq_shift=0, stats_weight=0.0, batch_per_song=10,
+                    freq_shift=0, stats_weight=0.0, members=1,
+                    batch_per_song=10,
                     batch_per_class=None,
                     balance_songs=False, other_per_batch=None),
     'improved': dict(model='small_cnn', n_mels=128, length=48,
@@ -644,7 +646,8 @@ RECIPES = {
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
-                     freq_shift=4, stats_weight=0.3, batch_per_song=None,
+                     freq_shift=4, stats_weight=0.3, members=1,
+                     batch_per_song=None,
                      batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
 }
@@ -673,6 +676,8 @@ def model_options(args):
         options['dropout_ratio'] = args.dropout
     if args.stats_weight:
         options['stats_weight'] = args.stats_weight
+    if args.members > 1:
+        options['members'] = args.members
     return options
 
 
@@ -1027,7 +1032,7 @@ def save_run_labels(args, class_names, config, model,
                     label_smoothing=args.label_smoothing,
                     same_class_mix=args.same_class_mix,
                     freq_shift=args.freq_shift,
-                    stats_weight=args.stats_weight,
+                    stats_weight=args.stats_weight, members=args.members,
                     balance_songs=args.balance_songs,
                     spec_augment=args.spec_augment, noise=not args.no_noise,
                     batch_per_song=args.batch_per_song,

@@ -313,6 +313,9 @@ VARIANT_CASES = [
     ('music_net', (256, 321), {'head': 'pool'}, None),
     ('wave', (1, 163840), {}, None),
     ('small_cnn', (128, 97), {}, None),
+    ('small_cnn', (128, 97), {'members': 2}, None),
+    ('music_net', (128, 97), {'head': 'pool', 'batchnorm': True,
+                              'members': 3}, None),
 ]
 
 
@@ -561,3 +564,71 @@ def test_a_statistics_classifier_of_other_coefficients_reloads(tmp_path):
     default = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
                           stats_weight=0.4)
     assert 'stats_coefficients' not in default.spec()
+
+
+def test_an_ensemble_predicts_its_members_mean_probability():
+    from music_classification.net import ENSEMBLE
+    np.random.seed(3)
+    model = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                        width=4, members=3, stats_weight=0.25)
+    assert isinstance(model, ENSEMBLE) and len(model) == 3
+    assert model.spec() == {'model': 'small_cnn', 'width': 4,
+                            'dropout_ratio': 0.3, 'members': 3,
+                            'stats_weight': 0.25}
+    # Each member starts from its own initial weights.
+    assert not np.allclose(model[0].conv1.W.array, model[1].conv1.W.array)
+    rng = np.random.default_rng(4)
+    model.stats_W[...] = rng.normal(size=(3, 80))
+    x = rng.normal(size=(5, 1, 32, 24)).astype(np.float32)
+    with chainer.using_config('train', False):
+        members = np.mean([chainer.functions.softmax(m.forward(x)).array
+                           for m in model], axis=0)
+        assert_allclose(np.exp(model.forward(x).array), members,
+                        rtol=1e-5, atol=1e-7)
+    z = model.statistics_scores(x)
+    stats = np.exp(z - z.max(1, keepdims=True))
+    stats /= stats.sum(1, keepdims=True)
+    assert_allclose(model.predict(x).array, 0.75 * members + 0.25 * stats,
+                    rtol=1e-5, atol=1e-7)
+
+
+def test_each_member_of_an_ensemble_learns_from_its_own_loss():
+    np.random.seed(5)
+    model = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                        width=4, members=2, dropout_ratio=0.0)
+    alone = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                        width=4, dropout_ratio=0.0)
+    alone.copyparams(model[1])
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(4, 1, 32, 24)).astype(np.float32)
+    t = np.array([0, 1, 2, 1], np.int32)
+    ys = [chainer.functions.softmax_cross_entropy(m.forward(x), t).array
+          for m in model]
+    loss, accuracy = model(x, t)
+    assert_allclose(loss.array, np.mean(ys), rtol=1e-6)
+    from music_classification.training import loss_with_report
+    assert_allclose(loss_with_report(model)(x, t).array, np.mean(ys),
+                    rtol=1e-6)
+    model.cleargrads()
+    loss.backward()
+    own, _ = alone(x, t)
+    alone.cleargrads()
+    own.backward()
+    # Member 1's gradient is its own loss's (halved by the mean), whatever
+    # member 0 says: the members do not learn to make up for each other.
+    assert_allclose(model[1].conv1.W.grad, alone.conv1.W.grad / 2,
+                    rtol=1e-4, atol=1e-7)
+    with chainer.using_config('train', False):
+        guess = model.predict(x).array.argmax(axis=1)
+    assert float(accuracy.array) == np.mean(guess == t)
+
+
+@pytest.mark.parametrize('members, message', [
+    (0, 'members must be a positive integer, got 0'),
+    (1.5, 'members must be a positive integer, got 1.5'),
+])
+def test_bad_member_counts(members, message):
+    with pytest.raises(ParameterError) as e:
+        build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                    members=members)
+    assert str(e.value) == message

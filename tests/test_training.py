@@ -671,7 +671,7 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
         'lr_schedule': 'constant', 'mixup': 0.0, 'label_smoothing': 0.0,
         'same_class_mix': 0.0, 'freq_shift': 0, 'stats_weight': 0.0,
-        'balance_songs': False,
+        'members': 1, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
     for artist in demo_data.artists:  # one held-out song each
@@ -741,15 +741,15 @@ def test_the_recipes():
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
                         lr_schedule='constant', mixup=0.0,
                         label_smoothing=0.0, same_class_mix=0.0,
-                        freq_shift=0, stats_weight=0.0, batch_per_song=10,
-                        batch_per_class=None,
+                        freq_shift=0, stats_weight=0.0, members=1,
+                        batch_per_song=10, batch_per_class=None,
                         balance_songs=False, other_per_batch=None),
         'improved': dict(model='small_cnn', n_mels=128, length=48,
                          compression='db', normalize='window',
                          spec_augment=True, lr=1e-3, weight_decay=1e-4,
                          lr_schedule='constant', mixup=0.0,
                          label_smoothing=0.0, same_class_mix=0.0,
-                         freq_shift=4, stats_weight=0.3,
+                         freq_shift=4, stats_weight=0.3, members=1,
                          batch_per_song=None, batch_per_class=8,
                          balance_songs=False, other_per_batch=8)}
 
@@ -788,6 +788,10 @@ def test_feature_config_of_the_flags(flags, expected):
     (('--recipe', 'improved', '--stats-weight', '0.5'),
      {'stats_weight': 0.5}),
     (('--recipe', 'improved', '--stats-weight', '0'), {}),
+    (('--recipe', 'improved', '--members', '3'), {'stats_weight': 0.3,
+                                                  'members': 3}),
+    (('--members', '2',), {'init': 'v1.9', 'members': 2}),
+    (('--members', '1',), {'init': 'v1.9'}),
 ])
 def test_model_options_of_the_flags(flags, options):
     assert training.model_options(parsed(*flags)) == options
@@ -1458,3 +1462,24 @@ def test_a_run_fits_its_statistics_classifier(demo_data, tmp_path):
         labels = json.load(f)
     assert labels['model']['stats_weight'] == 0.5
     assert labels['recipe']['stats_weight'] == 0.5
+
+
+def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):
+    from music_classification import collection, evaluation
+    from music_classification.cli import train
+    from music_classification.net import ENSEMBLE
+    out = tmp_path / 'run'
+    train.main(train_argv(demo_data, out, '--recipe', 'improved',
+                          '--length', '16', '--iterations', '2',
+                          '--members', '2', '--snapshot-every', '0',
+                          '--eval-every', '2'))
+    with open(out / 'labels.json') as f:
+        labels = json.load(f)
+    assert labels['model']['members'] == 2
+    assert labels['recipe']['members'] == 2
+    model, names, config = collection.load_trained(str(out))
+    assert isinstance(model, ENSEMBLE) and len(model) == 2
+    assert model.stats_weight == 0.3
+    result = evaluation.evaluate_songs(model, names, config,
+                                       labels['val_songs'])
+    assert result['songs'] == sum(map(len, labels['val_songs'].values()))

@@ -128,6 +128,12 @@ def parse_args(argv=None):
                         'baseline\'s classifier) into the model and mix its '
                         'probabilities with the network\'s by this weight; '
                         '0: off (article)')
+    parser.add_argument('--members', type=int, default=None,
+                        help='train this many networks side by side, each '
+                        'from its own initial weights on its own loss, and '
+                        'predict with their mean probability (an ensemble; '
+                        'each step costs this many times one network\'s); '
+                        '1: one network (article)')
     parser.add_argument('--dropout', type=float, default=None,
                         help='dropout ratio before the classifier (article: '
                         '0.5; small_cnn: 0.3)')
@@ -195,7 +201,7 @@ def parse_args(argv=None):
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
     for flag in ('batch_per_song', 'batch_per_class', 'other_per_batch',
-                 'length', 'n_mels', 'width'):
+                 'length', 'n_mels', 'width', 'members'):
         value = getattr(args, flag)
         if value is not None and value < 1:
             fail(PROG, '--{} must be a positive integer, got {}'.format(
