@@ -6,7 +6,8 @@ Each variant is a set of ``music-classification train`` flags (see
 ingredients that lead from the article's net to a small modern CNN, the
 small CNN itself, the improved recipe and ingredients tried on top of it
 (mixup, a cosine learning-rate schedule, mixing windows of one class,
-song-balanced batches, label smoothing, wider band shifts) or taken out
+song-balanced batches, label smoothing, wider band shifts, an ensemble
+of 2 or 3 networks at 1/2 or 1/3 of the steps) or taken out
 of it (its statistics classifier; band shifts and statistics classifier
 both: the recipe before them). :func:`run_study` trains every
 variant on the same songs, with the same held-out songs and seeds and the
@@ -80,6 +81,12 @@ VARIANTS = collections.OrderedDict([
                    'classifier (the recipe before them)',
                    ['--recipe', 'improved', '--freq-shift', '0',
                     '--stats-weight', '0'])),
+    ('two_members', ('the improved recipe as an ensemble of 2 networks, '
+                     'half the steps', ['--recipe', 'improved',
+                                        '--members', '2'])),
+    ('three_members', ('the improved recipe as an ensemble of 3 networks, '
+                       'a third of the steps', ['--recipe', 'improved',
+                                                '--members', '3'])),
 ])
 
 #: The study of the article's claims: every variant up to the improved
@@ -102,7 +109,13 @@ def variant_args(name, music, other, out, *, seed, minutes=None,
                 extra)
     if minutes is not None:
         argv += ['--time-budget', str(minutes)]
-    return parse_args(argv)
+    args = parse_args(argv)
+    if minutes is None and args.members > 1:
+        # A step count stands for a time budget, and a step of K members
+        # costs about K networks' steps (a little less: they share the
+        # features), so an ensemble gets 1/K of the steps.
+        args.iterations = max(1, iterations // args.members)
+    return args
 
 
 def run_settings(args):

@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from music_classification import ablation
 
 from conftest import cli
@@ -22,7 +24,9 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     for name in ablation.VARIANTS:
         with open(out / '{}-seed0'.format(name) / 'result.json') as f:
             result = json.load(f)
-        assert result['steps'] == 2 and result['songs'] == 2
+        # an ensemble of K networks gets 1/K of the steps
+        assert result['steps'] == max(1, 2 // result['settings']['members'])
+        assert result['songs'] == 2
         assert 0 <= result['clip_accuracy'] <= 1
         assert result['parameters'] > 0 and result['model_bytes'] > 0
         # measured, then removed: a study would fill the disk otherwise
@@ -83,3 +87,16 @@ def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
         json.dump(stale, f)
     assert run()['clip_accuracy'] >= 0
     assert run(iterations=2)['steps'] == 2  # another budget: run again
+
+
+@pytest.mark.parametrize('name, members, steps', [
+    ('improved', 1, 1245), ('two_members', 2, 622),
+    ('three_members', 3, 415)])
+def test_an_ensemble_gets_its_share_of_the_steps(name, members, steps):
+    # A step count stands for a time budget; K networks cost K times one.
+    args = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
+                                 iterations=1245)
+    assert (args.members, args.iterations) == (members, steps)
+    timed = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
+                                  minutes=20)
+    assert timed.time_budget == 20 and timed.iterations == 1000000
