@@ -89,14 +89,15 @@ def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
     assert run(iterations=2)['steps'] == 2  # another budget: run again
 
 
-@pytest.mark.parametrize('name, members, steps', [
-    ('improved', 1, 1245), ('two_members', 2, 622),
-    ('three_members', 3, 415)])
-def test_an_ensemble_gets_its_share_of_the_steps(name, members, steps):
+@pytest.mark.parametrize('name, extra, members, steps', [
+    ('improved', (), 1, 1245), ('two_members', (), 2, 622),
+    ('improved', ('--members', '3'), 3, 415)])
+def test_an_ensemble_gets_its_share_of_the_steps(name, extra, members,
+                                                 steps):
     # A step count stands for a time budget; K networks cost K times one.
     args = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
-                                 iterations=1245)
+                                 iterations=1245, extra=extra)
     assert (args.members, args.iterations) == (members, steps)
     timed = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
-                                  minutes=20)
+                                  minutes=20, extra=extra)
     assert timed.time_budget == 20 and timed.iterations == 1000000
