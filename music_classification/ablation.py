@@ -7,7 +7,7 @@ ingredients that lead from the article's net to a small modern CNN, the
 small CNN itself, the improved recipe and ingredients tried on top of it
 (mixup, a cosine learning-rate schedule, mixing windows of one class,
 song-balanced batches, label smoothing, wider band shifts, an ensemble
-of 2 networks at half the steps, half the batch, 64 mel bands) or taken out
+of 2 networks, half the batch, 64 mel bands) or taken out
 of it (its statistics classifier; band shifts and statistics classifier
 both: the recipe before them). :func:`run_study` trains every
 variant on the same songs, with the same held-out songs and seeds and the
@@ -82,11 +82,11 @@ VARIANTS = collections.OrderedDict([
                    ['--recipe', 'improved', '--freq-shift', '0',
                     '--stats-weight', '0'])),
     ('small_batches', ('the improved recipe with half the batch (4 windows '
-                       'per artist, 4 "Other"), so about twice the steps',
+                       'per artist, 4 "Other"): a step costs under half',
                        ['--recipe', 'improved', '--batch-per-class', '4',
                         '--other-per-batch', '4'])),
     ('mels64', ('the improved recipe on 64 mel bands (band shifts of up '
-                'to 2), about half the work per step', ['--recipe', 'improved',
+                'to 2): a step costs about half', ['--recipe', 'improved',
                                                         '--n-mels', '64',
                                                         '--freq-shift',
                                                         '2'])),
@@ -116,11 +116,11 @@ def variant_args(name, music, other, out, *, seed, minutes=None,
     if minutes is not None:
         argv += ['--time-budget', str(minutes)]
     args = parse_args(argv)
-    if minutes is None and args.members > 1:
+    if args.time_budget is None and args.members > 1:
         # A step count stands for a time budget, and a step of K members
         # costs about K networks' steps (a little less: they share the
         # features), so an ensemble gets 1/K of the steps.
-        args.iterations = max(1, iterations // args.members)
+        args.iterations = max(1, args.iterations // args.members)
     return args
 
 

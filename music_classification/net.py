@@ -147,8 +147,9 @@ HEADS = ('flatten', 'pool')
 
 class _Scoring(object):
     """What every network shares: the loss, predict and the statistics
-    classifier. A subclass defines ``forward``, ``_spec``, ``variant``,
-    ``n_classes`` and ``input_shape``."""
+    classifier. A subclass is also a ``chainer.Link`` and defines
+    ``forward``, ``_spec``, ``variant``, ``n_classes`` and
+    ``input_shape``."""
 
     #: Share of the statistics classifier in :meth:`predict` (0: none; see
     #: :meth:`add_statistics_classifier`).
@@ -168,7 +169,9 @@ class _Scoring(object):
         """Loss and accuracy of a batch, as the original.
 
         The loss is the mean of the members' cross-entropies (a single
-        network is its own one member); the accuracy is the network's.
+        network is its own one member); the accuracy is that of the
+        network's prediction (:meth:`combine`, an ensemble's mean
+        probability).
 
         Args:
             x: ``(batch, 1, n_mels, frames)`` float32 features.
@@ -492,8 +495,9 @@ class ENSEMBLE(_Scoring, chainer.ChainList):
 
     def __init__(self, members):
         members = list(members)
-        if len(members) < 2 or len({(type(m), m.n_classes, m.input_shape)
-                                    for m in members}) != 1:
+        if len(members) < 2 or len({
+                (type(m), m.n_classes, m.input_shape, repr(m._spec()))
+                for m in members}) != 1:
             raise ParameterError('an ensemble needs at least 2 networks of '
                                  'one variant, class count and input shape')
         super(ENSEMBLE, self).__init__(*members)

@@ -571,7 +571,9 @@ def loss_with_report(model, mixup=0.0, label_smoothing=0.0):
     per batch. Both are drawn from NumPy's global generator, which
     :class:`SeededUpdater` seeds from the iteration. The reported accuracy
     is against ``t``. With ``label_smoothing > 0`` (training only) each
-    cross-entropy is :func:`smoothed_cross_entropy`'s.
+    cross-entropy is :func:`smoothed_cross_entropy`'s. An ensemble's loss
+    is its members' mean cross-entropy (what each member learns from, on
+    held-out windows too), its accuracy that of their mean probability.
     """
     def lossfun(x, t):
         train = chainer.config.train

@@ -101,3 +101,6 @@ def test_an_ensemble_gets_its_share_of_the_steps(name, extra, members,
     timed = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
                                   minutes=20, extra=extra)
     assert timed.time_budget == 20 and timed.iterations == 1000000
+    given = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
+                                  extra=extra + ('--iterations', '600'))
+    assert given.iterations == 600 // members

@@ -1480,6 +1480,7 @@ def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):
     model, names, config = collection.load_trained(str(out))
     assert isinstance(model, ENSEMBLE) and len(model) == 2
     assert model.stats_weight == 0.3
+    assert np.abs(model.stats_W).max() > 0.1  # fitted, not its zeros
     result = evaluation.evaluate_songs(model, names, config,
                                        labels['val_songs'])
     assert result['songs'] == sum(map(len, labels['val_songs'].values()))
