@@ -1447,37 +1447,35 @@ def features_mean(x):
     return window_statistics(x=x).mean(axis=0)
 
 
-def test_a_run_fits_its_statistics_classifier(demo_data, tmp_path):
+def improved_run(demo_data, out, *flags):
+    """A two-step ``--recipe improved`` run: its labels and loaded model."""
     from music_classification import collection
     from music_classification.cli import train
-    out = tmp_path / 'run'
     train.main(train_argv(demo_data, out, '--recipe', 'improved',
                           '--length', '16', '--iterations', '2',
-                          '--stats-weight', '0.5', '--snapshot-every', '0',
-                          '--eval-every', '2'))
-    model, names, config = collection.load_trained(str(out))
-    assert model.stats_weight == 0.5
-    assert np.abs(model.stats_W).max() > 0.1  # fitted, not its zeros
+                          '--snapshot-every', '0', '--eval-every', '2',
+                          *flags))
     with open(out / 'labels.json') as f:
         labels = json.load(f)
+    return labels, collection.load_trained(str(out))
+
+
+def test_a_run_fits_its_statistics_classifier(demo_data, tmp_path):
+    labels, (model, _, _) = improved_run(demo_data, tmp_path / 'run',
+                                         '--stats-weight', '0.5')
+    assert model.stats_weight == 0.5
+    assert np.abs(model.stats_W).max() > 0.1  # fitted, not its zeros
     assert labels['model']['stats_weight'] == 0.5
     assert labels['recipe']['stats_weight'] == 0.5
 
 
 def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):
-    from music_classification import collection, evaluation
-    from music_classification.cli import train
+    from music_classification import evaluation
     from music_classification.net import ENSEMBLE
-    out = tmp_path / 'run'
-    train.main(train_argv(demo_data, out, '--recipe', 'improved',
-                          '--length', '16', '--iterations', '2',
-                          '--members', '2', '--snapshot-every', '0',
-                          '--eval-every', '2'))
-    with open(out / 'labels.json') as f:
-        labels = json.load(f)
+    labels, (model, names, config) = improved_run(
+        demo_data, tmp_path / 'run', '--members', '2')
     assert labels['model']['members'] == 2
     assert labels['recipe']['members'] == 2
-    model, names, config = collection.load_trained(str(out))
     assert isinstance(model, ENSEMBLE) and len(model) == 2
     assert model.stats_weight == 0.3
     assert np.abs(model.stats_W).max() > 0.1  # fitted, not its zeros
