@@ -86,10 +86,9 @@ VARIANTS = collections.OrderedDict([
                        ['--recipe', 'improved', '--batch-per-class', '4',
                         '--other-per-batch', '4'])),
     ('mels64', ('the improved recipe on 64 mel bands (band shifts of up '
-                'to 2): a step costs about half', ['--recipe', 'improved',
-                                                        '--n-mels', '64',
-                                                        '--freq-shift',
-                                                        '2'])),
+                'to 2): a step costs about half',
+                ['--recipe', 'improved', '--n-mels', '64', '--freq-shift',
+                 '2'])),
     ('two_members', ('the improved recipe as an ensemble of 2 networks, '
                      'half the steps', ['--recipe', 'improved',
                                         '--members', '2'])),

@@ -640,8 +640,7 @@ RECIPES = {
                     lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
                     mixup=0.0, label_smoothing=0.0, same_class_mix=0.0,
                     freq_shift=0, stats_weight=0.0, members=1,
-                    batch_per_song=10,
-                    batch_per_class=None,
+                    batch_per_song=10, batch_per_class=None,
                     balance_songs=False, other_per_batch=None),
     'improved': dict(model='small_cnn', n_mels=128, length=48,
                      compression='db', normalize='window',
@@ -649,8 +648,7 @@ RECIPES = {
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
                      freq_shift=4, stats_weight=0.3, members=1,
-                     batch_per_song=None,
-                     batch_per_class=8,
+                     batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
 }
 
