@@ -51,7 +51,7 @@ import chainer.links as L
 from chainer import initializers
 import numpy as np
 
-from music_classification import features
+from music_classification import fast_cpu, features
 from music_classification.errors import ParameterError
 
 #: (out_channels, ksize, stride) of conv1, conv2 and conv3.
@@ -285,13 +285,13 @@ class _ConvClassifier(_Scoring, chainer.Chain):
         with self.init_scope():
             for i, (out, ksize, stride) in enumerate(self.layers, start=1):
                 fan_in = channels * int(np.prod(_pair(ksize)))
-                setattr(self, 'conv{}'.format(i), L.Convolution2D(
+                setattr(self, 'conv{}'.format(i), fast_cpu.Convolution2D(
                     channels, out, ksize=ksize, stride=stride,
                     pad=self.conv_pad, nobias=self.batchnorm,
                     initialW=initializers.Normal(conv_std(fan_in))))
                 if self.batchnorm:
                     setattr(self, 'bn{}'.format(i),
-                            L.BatchNormalization(out))
+                            fast_cpu.BatchNormalization(out))
                 channels = out
             if head == 'flatten':
                 self.flat_size = int(np.prod(shape))
@@ -334,9 +334,11 @@ class _ConvClassifier(_Scoring, chainer.Chain):
             h = self['conv{}'.format(i)](h)
             if self.batchnorm:
                 h = self['bn{}'.format(i)](h)
-            h = F.relu(h)
             if self.pooling:
-                h = F.max_pooling_2d(h, 2)
+                # Pooling first is ReLU first: max and ReLU commute, and so
+                # do their gradients; ReLU then reads a quarter as much.
+                h = fast_cpu.max_pooling_2x2(h)
+            h = F.relu(h)
         if self.head == 'flatten':
             h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
             h = F.dropout(h, ratio=self.dropout_ratio)
@@ -421,7 +423,7 @@ class WAVE_NET(MUSIC_NET):
             n_classes, input_shape, dropout_ratio, init, pooling, batchnorm,
             head)
         with self.init_scope():
-            self.conv0 = L.Convolution2D(
+            self.conv0 = fast_cpu.Convolution2D(
                 1, self.n_filters, ksize=(1, self.filter_length),
                 stride=(1, self.hop), initialW=initializers.Normal(
                     initial_std(self.filter_length, init)))

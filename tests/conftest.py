@@ -23,6 +23,7 @@ OWN_TESTS = {
     'evaluation': ('test_evaluation.py',),
     'serialization': ('test_serialization.py', 'test_net.py'),
     'net': ('test_net.py', 'test_variants.py'),
+    'fast_cpu': ('test_fast_cpu.py', 'test_net.py'),
     'training': ('test_training.py',),
 }
 
