@@ -153,25 +153,6 @@ def test_networks_match_chainers_functions(name, options, shape, rng):
         assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.abs(b).max())
 
 
-@pytest.mark.gpu
-def test_cupy_arrays_take_chainers_own_paths(rng):
-    cupy = pytest.importorskip('cupy')
-    if not chainer.backends.cuda.available:
-        pytest.skip('chainer.backends.cuda.available is False (no GPU?)')
-    np.random.seed(3)
-    cpu = build_model('small_cnn', n_classes=4, input_shape=(32, 23),
-                      dropout_ratio=0.0)
-    gpu = cpu.copy(mode='copy')
-    gpu.to_device('@cupy:0')
-    x = rng.standard_normal((3, 1, 32, 23), dtype=np.float32)
-    expected = cpu.forward(x).array
-    got = gpu.forward(cupy.asarray(x)).array
-    assert isinstance(got, cupy.ndarray)
-    assert_allclose(cupy.asnumpy(got), expected, rtol=1e-3, atol=1e-3)
-    assert_allclose(cupy.asnumpy(gpu.bn1.avg_mean), cpu.bn1.avg_mean,
-                    rtol=1e-3, atol=1e-4)
-
-
 def test_chainers_own_functions_on_request(rng):
     x = rng.standard_normal((2, 2, 6, 6), dtype=np.float32)
     conv = fast_cpu.Convolution2D(2, 2, ksize=3, pad=1)
