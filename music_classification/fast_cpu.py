@@ -22,6 +22,8 @@ import chainer
 from chainer import function_node
 import chainer.functions as F
 import chainer.links as L
+from chainer.utils.conv import get_conv_outsize
+from chainer.utils.conv_nd import as_tuple
 import numpy as np
 
 
@@ -45,14 +47,6 @@ class _FirstOrder(function_node.FunctionNode):
             "chainer.using_config('fast_cpu', False) for higher orders")
 
 
-def _pair(value):
-    return tuple(value) if hasattr(value, '__getitem__') else (value, value)
-
-
-def _out_size(size, ksize, stride, pad):
-    return (size + 2 * pad - ksize) // stride + 1
-
-
 class _Convolution2D(function_node.FunctionNode):
     """``y = W * x + b`` on NumPy arrays; keeps the patches for backward."""
 
@@ -65,7 +59,8 @@ class _Convolution2D(function_node.FunctionNode):
         n, c, h, w = x.shape
         out_c, _, kh, kw = W.shape
         (sy, sx), (ph, pw) = self.stride, self.pad
-        out_h, out_w = (_out_size(h, kh, sy, ph), _out_size(w, kw, sx, pw))
+        out_h, out_w = (get_conv_outsize(h, kh, sy, ph),
+                        get_conv_outsize(w, kw, sx, pw))
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         col = np.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
@@ -138,7 +133,7 @@ def convolution_2d(x, W, b=None, stride=1, pad=0):
     inputs = (x, W) if b is None else (x, W, b)
     if not _numpy_path(x, W, b) or x.shape[1] != W.shape[1]:
         return F.convolution_2d(x, W, b, stride, pad)
-    y, = _Convolution2D(_pair(stride), _pair(pad)).apply(inputs)
+    y, = _Convolution2D(as_tuple(stride, 2), as_tuple(pad, 2)).apply(inputs)
     return y
 
 
@@ -150,7 +145,7 @@ class Convolution2D(L.Convolution2D):
     def forward(self, x):
         x = chainer.as_variable(x)
         if (self.W.raw_array is None or not _numpy_path(x, self.W, self.b)
-                or _pair(self.dilate) != (1, 1) or self.groups != 1):
+                or as_tuple(self.dilate, 2) != (1, 1) or self.groups != 1):
             return super(Convolution2D, self).forward(x)
         return convolution_2d(x, self.W, self.b, self.stride, self.pad)
 
