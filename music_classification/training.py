@@ -48,7 +48,7 @@ from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
 from music_classification.features import FeatureConfig
-from music_classification.net import build_model
+from music_classification.net import ENSEMBLE, build_model
 from music_classification.serialization import save_model, writable_folder
 
 
@@ -624,6 +624,111 @@ class CosineAnnealing(chainer.training.Extension):
         trainer.updater.get_optimizer('main').alpha = float(alpha)
 
 
+class SnapshotEnsemble(chainer.training.Extension):
+    """Keep copies of the network over the last part of a run.
+
+    A network trained with a constant learning rate wanders between
+    solutions until its last step; snapshots of it taken along the way make
+    different mistakes, and their mean probability is steadier than the last
+    one alone (Huang et al., 2017, "Snapshot ensembles", without their
+    cyclic learning rate). Snapshot ``i`` of
+    ``members`` (``i = 0 .. members - 2``) is kept after the first update at
+    which the fraction of the run done reaches ``start + (1 - start) * i /
+    (members - 1)`` (of its :class:`TimeBudgetTrigger`'s time or
+    iterations, whichever is further, or of ``iterations``); the network at
+    the end of the run is the last member. :meth:`ensemble` builds the
+    :class:`~music_classification.net.ENSEMBLE` of them. Kept snapshots are
+    saved with the trainer's snapshot, so a resumed run keeps them. A run
+    that ends before its last snapshot (a time budget of very few, slow
+    steps) fills the missing members with the last network.
+
+    Args:
+        model: the network being trained.
+        members (int): networks in the ensemble, the last one included (at
+            least 2).
+        start (float): fraction of the run of the first snapshot, in
+            ``[0, 1)``.
+        iterations (int): the run's ``--iterations``.
+        budget (TimeBudgetTrigger or None): the run's time budget.
+    """
+
+    trigger = 1, 'iteration'
+    priority = chainer.training.PRIORITY_READER
+
+    def __init__(self, model, members, start, iterations, budget=None):
+        if int(members) < 2 or not 0 <= start < 1:
+            raise ParameterError(
+                'a snapshot ensemble needs 2 or more members and a start in '
+                '[0, 1), got {} and {}'.format(members, start))
+        self.model = model
+        self.members = int(members)
+        self.start = float(start)
+        self.iterations = int(iterations)
+        self.budget = budget
+        self.kept = []  # one {name: NumPy array} per snapshot kept
+
+    def fractions(self):
+        """Where in the run each of the kept snapshots is taken."""
+        return [self.start + (1 - self.start) * i / (self.members - 1)
+                for i in range(self.members - 1)]
+
+    def fraction(self, trainer):
+        done = trainer.updater.iteration / max(self.iterations, 1)
+        if self.budget is not None:
+            done = max(done, self.budget.fraction())
+        return min(done, 1.0)
+
+    def _arrays(self, link):
+        # Parameters and persistent values (batch norm's running
+        # statistics) by name, copied to NumPy
+        arrays = {}
+        chainer.serializers.DictionarySerializer(arrays).save(link)
+        return {name: np.array(value) for name, value in arrays.items()
+                if not name.startswith('stats_')}
+
+    def __call__(self, trainer):
+        due = self.fractions()
+        while len(self.kept) < len(due) and \
+                self.fraction(trainer) >= due[len(self.kept)]:
+            self.kept.append(self._arrays(self.model))
+
+    def serialize(self, serializer):
+        n = int(serializer('n_kept', len(self.kept)))
+        if isinstance(serializer, chainer.serializer.Deserializer):
+            self.kept = [dict.fromkeys(self._arrays(self.model))
+                         for _ in range(n)]
+        for i, arrays in enumerate(self.kept):
+            for name in list(arrays):
+                arrays[name] = np.array(serializer(
+                    'kept{}/{}'.format(i, name), arrays[name]))
+
+    def ensemble(self, model_options):
+        """The :class:`~music_classification.net.ENSEMBLE` of the kept
+        snapshots and the network as it is now (also in place of any
+        snapshot not yet kept), on the network's device, without a
+        statistics classifier.
+
+        Args:
+            model_options (dict): :func:`~music_classification.net.
+                build_model`'s arguments of one member (no ``members`` or
+                ``stats_weight``).
+        """
+        last = self._arrays(self.model)
+        missing = self.members - 1 - len(self.kept)
+        if missing:
+            print('the run ended before {} of its {} snapshots: the last '
+                  'network takes their places in the ensemble'.format(
+                      missing, self.members - 1), flush=True)
+        nets = []
+        for arrays in self.kept + [last] * (missing + 1):
+            net = build_model(**model_options)
+            chainer.serializers.NpzDeserializer(arrays).load(net)
+            nets.append(net)
+        ensemble = ENSEMBLE(nets)
+        ensemble.to_device(self.model.device)
+        return ensemble
+
+
 # The run of ``music-classification train``, in named steps. The steps
 # that only a whole training run reaches are marked "no mutate block":
 # whole runs test them (tests/test_training.py, test_train_script.py,
@@ -640,6 +745,7 @@ RECIPES = {
                     lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
                     mixup=0.0, label_smoothing=0.0, same_class_mix=0.0,
                     freq_shift=0, stats_weight=0.0, members=1,
+                    ensemble_snapshots=1, ensemble_from=0.5,
                     batch_per_song=10, batch_per_class=None,
                     balance_songs=False, other_per_batch=None),
     'improved': dict(model='small_cnn', n_mels=128, length=48,
@@ -648,6 +754,7 @@ RECIPES = {
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
                      freq_shift=4, stats_weight=0.3, members=1,
+                     ensemble_snapshots=1, ensemble_from=0.5,
                      batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
 }
@@ -679,6 +786,25 @@ def model_options(args):
     if args.members > 1:
         options['members'] = args.members
     return options
+
+
+def member_options(args, n_classes, config):
+    """:func:`~music_classification.net.build_model`'s arguments of one
+    network of the run, without its statistics classifier."""
+    options = model_options(args)
+    options.pop('stats_weight', None)
+    options.pop('members', None)
+    return dict(options, model=args.model, n_classes=n_classes,
+                input_shape=config.input_shape)
+
+
+def saved_spec(args, model):
+    """The architecture of the model a run saves: ``model``'s, or the
+    ensemble of ``--ensemble-snapshots`` copies of it."""
+    spec = model.spec()
+    if args.ensemble_snapshots > 1:
+        spec['members'] = args.ensemble_snapshots
+    return spec
 
 
 def build_datasets(args, config, rank=0):  # pragma: no mutate block
@@ -873,9 +999,10 @@ def run_training(args):  # pragma: no mutate block
     # Every rank checks the folder before rank 0 writes labels.json in it.
     on_every_rank(comm, check_out_folder, args, rank, dict(
         classes=songs.class_names, features=config.to_dict(),
-        model=_architecture(model.spec()), **split))
+        model=_architecture(saved_spec(args, model)), **split))
     if rank == 0:
-        save_run_labels(args, songs.class_names, config, model, split)
+        save_run_labels(args, songs.class_names, config,
+                        saved_spec(args, model), split)
 
     model.to_device(device)
     device.use()
@@ -902,6 +1029,11 @@ def run_training(args):  # pragma: no mutate block
                       size, size * iterator.batch_size) if comm else ''),
               flush=True)
     trainer.run()
+    if args.ensemble_snapshots > 1:
+        model = trainer.get_extension('SnapshotEnsemble').ensemble(
+            member_options(args, len(songs.class_names), config))
+        if args.stats_weight:
+            model.add_statistics_classifier(args.stats_weight)
     if model.stats_weight and rank == 0:
         print('fitting the statistics classifier on the training songs...',
               flush=True)
@@ -1020,12 +1152,13 @@ def fit_statistics_classifier(model, classes, config, batch_size=32):
     return len(labels)
 
 
-def save_run_labels(args, class_names, config, model,
+def save_run_labels(args, class_names, config, spec,
                     split):  # pragma: no mutate block
-    """labels.json: classes, features, architecture, recipe and split."""
+    """labels.json: classes, features, architecture (``spec``), recipe and
+    split."""
     collection.save_labels(
         os.path.join(args.out, 'labels.json'), class_names, config,
-        model=model.spec(),
+        model=spec,
         recipe=dict(recipe=args.recipe, lr=args.lr,
                     weight_decay=args.weight_decay,
                     lr_schedule=args.lr_schedule, mixup=args.mixup,
@@ -1033,6 +1166,8 @@ def save_run_labels(args, class_names, config, model,
                     same_class_mix=args.same_class_mix,
                     freq_shift=args.freq_shift,
                     stats_weight=args.stats_weight, members=args.members,
+                    ensemble_snapshots=args.ensemble_snapshots,
+                    ensemble_from=args.ensemble_from,
                     balance_songs=args.balance_songs,
                     spec_augment=args.spec_augment, noise=not args.no_noise,
                     batch_per_song=args.batch_per_song,
@@ -1067,6 +1202,12 @@ def build_trainer(args, model, iterator, config, device, comm,
         trainer.extend(extensions.observe_value(
             'alpha', lambda t: t.updater.get_optimizer('main').alpha),
             trigger=(1, 'iteration'))
+    if args.ensemble_snapshots > 1:
+        # Copies of the network over the run's last part, for the saved
+        # model: their ensemble
+        trainer.extend(SnapshotEnsemble(
+            model, args.ensemble_snapshots, args.ensemble_from,
+            args.iterations, None if isinstance(stop, tuple) else stop))
     return trainer
 
 

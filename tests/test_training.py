@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import chainer
 import numpy as np
@@ -397,7 +398,6 @@ class _Trainer(object):
 
 
 def test_time_budget_trigger():
-    import time
     trigger = training.TimeBudgetTrigger(0.001)  # 60 ms
     assert trigger.get_training_length() == (None, 'iteration')
     assert trigger(_Trainer(0)) is False  # the clock starts here
@@ -671,7 +671,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
         'lr_schedule': 'constant', 'mixup': 0.0, 'label_smoothing': 0.0,
         'same_class_mix': 0.0, 'freq_shift': 0, 'stats_weight': 0.0,
-        'members': 1, 'balance_songs': False,
+        'members': 1, 'ensemble_snapshots': 1,
+        'ensemble_from': 0.5, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
     for artist in demo_data.artists:  # one held-out song each
@@ -742,6 +743,7 @@ def test_the_recipes():
                         lr_schedule='constant', mixup=0.0,
                         label_smoothing=0.0, same_class_mix=0.0,
                         freq_shift=0, stats_weight=0.0, members=1,
+                        ensemble_snapshots=1, ensemble_from=0.5,
                         batch_per_song=10, batch_per_class=None,
                         balance_songs=False, other_per_batch=None),
         'improved': dict(model='small_cnn', n_mels=128, length=48,
@@ -750,6 +752,7 @@ def test_the_recipes():
                          lr_schedule='constant', mixup=0.0,
                          label_smoothing=0.0, same_class_mix=0.0,
                          freq_shift=4, stats_weight=0.3, members=1,
+                         ensemble_snapshots=1, ensemble_from=0.5,
                          batch_per_song=None, batch_per_class=8,
                          balance_songs=False, other_per_batch=8)}
 
@@ -795,6 +798,21 @@ def test_feature_config_of_the_flags(flags, expected):
 ])
 def test_model_options_of_the_flags(flags, options):
     assert training.model_options(parsed(*flags)) == options
+
+
+@pytest.mark.parametrize('flags, snapshots, start', [
+    ((), 1, 0.5),
+    (('--recipe', 'improved'), 1, 0.5),
+    (('--recipe', 'improved', '--ensemble-snapshots', '3',
+      '--ensemble-from', '0.25'), 3, 0.25),
+    (('--recipe', 'improved', '--ensemble-snapshots', '1'), 1, 0.5),
+    (('--recipe', 'improved', '--members', '2'), 1, 0.5),
+    (('--ensemble-snapshots', '4'), 4, 0.5),
+])
+def test_snapshot_ensemble_of_the_flags(flags, snapshots, start):
+    args = parsed(*flags)
+    assert (args.ensemble_snapshots, args.ensemble_from) == (snapshots,
+                                                             start)
 
 
 def test_datasets_of_a_run(demo_data):
@@ -984,7 +1002,6 @@ def _adam_trainer():
 
 
 def test_cosine_annealing_follows_iterations_and_time():
-    import time
     optimizer, trainer = _adam_trainer()
     anneal = training.CosineAnnealing(1e-3, 10)
     anneal.initialize(trainer(0))
@@ -1021,6 +1038,14 @@ def test_cosine_annealing_follows_iterations_and_time():
      '--model wave reads waveforms: --freq-shift and --stats-weight need mel '
      'features (give --freq-shift 0 --stats-weight 0 with --recipe '
      'improved)'),
+    (('--ensemble-snapshots', '0'),
+     '--ensemble-snapshots must be a positive integer, got 0'),
+    (('--ensemble-from', '1'), '--ensemble-from must be in [0, 1), got 1.0'),
+    (('--ensemble-from', '-0.1'),
+     '--ensemble-from must be in [0, 1), got -0.1'),
+    (('--members', '2', '--ensemble-snapshots', '3'),
+     '--members and --ensemble-snapshots are two kinds of ensemble; give '
+     'one of them'),
     (('--dropout', '1'), '--dropout must be in [0, 1), got 1.0'),
     (('--dropout', '-0.5'), '--dropout must be in [0, 1), got -0.5'),
 ])
@@ -1482,3 +1507,130 @@ def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):
     result = evaluation.evaluate_songs(model, names, config,
                                        labels['val_songs'])
     assert result['songs'] == sum(map(len, labels['val_songs'].values()))
+
+
+def test_a_run_saves_its_snapshot_ensemble(demo_data, tmp_path):
+    from music_classification import evaluation
+    from music_classification.net import ENSEMBLE
+    labels, (model, names, config) = improved_run(
+        demo_data, tmp_path / 'run', '--ensemble-snapshots', '2')
+    assert labels['model']['members'] == 2
+    assert labels['recipe']['ensemble_snapshots'] == 2
+    assert labels['recipe']['ensemble_from'] == 0.5
+    assert isinstance(model, ENSEMBLE) and len(model) == 2
+    # The network after step 1 of 2, and after step 2
+    assert not np.allclose(model[0].conv1.W.array, model[1].conv1.W.array)
+    assert model.stats_weight == 0.3
+    assert np.abs(model.stats_W).max() > 0.1  # fitted, not its zeros
+    result = evaluation.evaluate_songs(model, names, config,
+                                       labels['val_songs'])
+    assert result['songs'] == sum(map(len, labels['val_songs'].values()))
+
+
+def _tiny_trainer(iterations):
+    """A small CNN's trainer on random windows, and the network's
+    parameters after each of its steps."""
+    from music_classification.net import build_model
+    np.random.seed(0)
+    model = build_model('small_cnn', n_classes=3, input_shape=(16, 16),
+                        width=2)
+    rng = np.random.default_rng(0)
+    data = chainer.datasets.TupleDataset(
+        rng.normal(size=(12, 1, 16, 16)).astype(np.float32),
+        rng.integers(0, 3, size=12).astype(np.int32))
+    optimizer = chainer.optimizers.Adam(1e-2)
+    optimizer.setup(model)
+    updater = chainer.training.updaters.StandardUpdater(
+        chainer.iterators.SerialIterator(data, 4, shuffle=False), optimizer,
+        loss_func=lambda x, t: model(x, t)[0])
+    trainer = chainer.training.Trainer(updater, (iterations, 'iteration'))
+    seen = {}
+
+    @chainer.training.make_extension(trigger=(1, 'iteration'),
+                                      priority=-1000)
+    def record(trainer):
+        seen[trainer.updater.iteration] = dict(
+            {name: param.array.copy() for name, param in model.namedparams()},
+            avg_mean=model.bn1.avg_mean.copy())
+    trainer.extend(record)
+    return model, trainer, seen
+
+
+TINY = dict(model='small_cnn', n_classes=3, input_shape=(16, 16), width=2)
+
+
+@pytest.mark.parametrize('iterations, members, start, kept_at', [
+    (10, 3, 0.5, [5, 8]),
+    (10, 2, 0.0, [1]),
+    (12, 4, 0.25, [3, 6, 9]),
+    (7, 3, 0.6, [5, 6]),
+])
+def test_snapshot_ensemble_keeps_the_network_along_the_run(
+        iterations, members, start, kept_at):
+    from music_classification.net import ENSEMBLE
+    model, trainer, seen = _tiny_trainer(iterations)
+    keep = training.SnapshotEnsemble(model, members, start, iterations)
+    trainer.extend(keep)
+    trainer.run()
+    assert len(keep.kept) == members - 1
+    ensemble = keep.ensemble(TINY)
+    assert isinstance(ensemble, ENSEMBLE) and len(ensemble) == members
+    for member, step in zip(ensemble, kept_at + [iterations]):
+        for name, param in member.namedparams():
+            assert_array_equal(param.array, seen[step][name])
+        assert_array_equal(member.bn1.avg_mean, seen[step]['avg_mean'])
+
+
+def test_snapshot_ensemble_under_a_time_budget():
+    model, trainer, _ = _tiny_trainer(10)
+    budget = training.TimeBudgetTrigger(10, max_iterations=100)
+    budget.start = time.perf_counter() - 450  # three quarters of 600 s
+    keep = training.SnapshotEnsemble(model, 3, 0.5, 100, budget)
+    trainer.extend(keep)
+    trainer.run()
+    # 0.5 and 0.75 of the run: reached by the clock at the first update
+    assert len(keep.kept) == 2
+    assert keep.kept[0].keys() == keep.kept[1].keys()
+    assert_array_equal(keep.kept[0]['conv1/W'], keep.kept[1]['conv1/W'])
+
+
+def test_snapshot_ensemble_survives_a_snapshot_and_resume(tmp_path):
+    model, trainer, _ = _tiny_trainer(6)
+    keep = training.SnapshotEnsemble(model, 3, 0.5, 10)
+    trainer.extend(keep)
+    trainer.run()
+    assert len(keep.kept) == 1  # at step 5
+    chainer.serializers.save_npz(str(tmp_path / 'snapshot'), trainer)
+    # As a new process would: a fresh trainer, loaded, run on to step 10
+    model, trainer, seen = _tiny_trainer(10)
+    resumed = training.SnapshotEnsemble(model, 3, 0.5, 10)
+    trainer.extend(resumed)
+    chainer.serializers.load_npz(str(tmp_path / 'snapshot'), trainer)
+    assert len(resumed.kept) == 1
+    for name, array in keep.kept[0].items():
+        assert_array_equal(resumed.kept[0][name], array)
+    trainer.run()
+    assert len(resumed.kept) == 2
+    ensemble = resumed.ensemble(TINY)
+    assert_array_equal(ensemble[0].conv1.W.array, keep.kept[0]['conv1/W'])
+    assert_array_equal(ensemble[1].conv1.W.array, seen[8]['/conv1/W'])
+    assert_array_equal(ensemble[2].conv1.W.array, seen[10]['/conv1/W'])
+
+
+@pytest.mark.parametrize('members, start', [(1, 0.5), (3, 1.0), (3, -0.1)])
+def test_snapshot_ensemble_refuses_bad_settings(members, start):
+    with pytest.raises(training.ParameterError):
+        training.SnapshotEnsemble(None, members, start, 10)
+
+
+def test_an_incomplete_snapshot_ensemble_ends_with_the_last_network(
+        capsys):
+    model, trainer, seen = _tiny_trainer(6)
+    keep = training.SnapshotEnsemble(model, 4, 0.5, 10)
+    trainer.extend(keep)
+    trainer.run()  # stopped at step 6 of 10: only step 5's snapshot kept
+    ensemble = keep.ensemble(TINY)
+    assert len(ensemble) == 4
+    assert 'ended before 2 of its 3 snapshots' in capsys.readouterr().out
+    for member, step in zip(ensemble, [5, 6, 6, 6]):
+        assert_array_equal(member.conv1.W.array, seen[step]['/conv1/W'])

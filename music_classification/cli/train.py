@@ -134,6 +134,16 @@ def parse_args(argv=None):
                         'predict with their mean probability (an ensemble; '
                         'each step costs this many times one network\'s); '
                         '1: one network (article)')
+    parser.add_argument('--ensemble-snapshots', type=int, default=None,
+                        help='keep this many copies of the network, evenly '
+                        'spaced from --ensemble-from to the end of the run, '
+                        'and save their ensemble (mean probability) as the '
+                        'model: a snapshot ensemble, free in training time; '
+                        '1: the last network alone (article)')
+    parser.add_argument('--ensemble-from', type=float, default=None,
+                        help='fraction of the run (of --time-budget or '
+                        '--iterations) at which the first copy of '
+                        '--ensemble-snapshots is kept (default 0.5)')
     parser.add_argument('--dropout', type=float, default=None,
                         help='dropout ratio before the classifier (article: '
                         '0.5; small_cnn: 0.3)')
@@ -201,7 +211,8 @@ def parse_args(argv=None):
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
     for flag in ('batch_per_song', 'batch_per_class', 'other_per_batch',
-                 'length', 'n_mels', 'width', 'members'):
+                 'length', 'n_mels', 'width', 'members',
+                 'ensemble_snapshots'):
         value = getattr(args, flag)
         if value is not None and value < 1:
             fail(PROG, '--{} must be a positive integer, got {}'.format(
@@ -222,12 +233,15 @@ def parse_args(argv=None):
     recipe = RECIPES[args.recipe]
     batch_given = args.batch_per_song is not None or \
         args.batch_per_class is not None
+    snapshots_given = args.ensemble_snapshots is not None
     for key, value in recipe.items():
         if batch_given and key in ('batch_per_song', 'batch_per_class',
                                    'other_per_batch'):
             continue  # a batch flag replaces the recipe's composition
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.members > 1 and not snapshots_given:
+        args.ensemble_snapshots = 1  # --members replaces the recipe's
     if args.model == 'wave' and (args.freq_shift or args.stats_weight):
         fail(PROG, '--model wave reads waveforms: --freq-shift and '
              '--stats-weight need mel features (give --freq-shift 0 '
@@ -235,6 +249,12 @@ def parse_args(argv=None):
     if args.freq_shift >= args.n_mels:
         fail(PROG, '--freq-shift must be less than --n-mels ({}), got '
              '{}'.format(args.n_mels, args.freq_shift))
+    if not 0 <= args.ensemble_from < 1:
+        fail(PROG, '--ensemble-from must be in [0, 1), got {}'.format(
+            args.ensemble_from))
+    if args.members > 1 and args.ensemble_snapshots > 1:
+        fail(PROG, '--members and --ensemble-snapshots are two kinds of '
+             'ensemble; give one of them')
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
