@@ -92,6 +92,10 @@ VARIANTS = collections.OrderedDict([
     ('two_members', ('the improved recipe as an ensemble of 2 networks, '
                      'half the steps', ['--recipe', 'improved',
                                         '--members', '2'])),
+    ('last_network', ('the improved recipe without its snapshot ensemble: '
+                      'the network at the end of the run alone',
+                      ['--recipe', 'improved', '--ensemble-snapshots',
+                       '1'])),
 ])
 
 #: The study of the article's claims: every variant up to the improved

@@ -104,3 +104,11 @@ def test_an_ensemble_gets_its_share_of_the_steps(name, extra, members,
     given = ablation.variant_args(name, 'music', 'other', 'out', seed=0,
                                   extra=extra + ('--iterations', '600'))
     assert given.iterations == 600 // members
+
+
+@pytest.mark.parametrize('name, snapshots', [
+    ('improved', 1), ('last_network', 1), ('two_members', 1),
+    ('article', 1)])
+def test_which_variants_save_a_snapshot_ensemble(name, snapshots):
+    args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)
+    assert args.ensemble_snapshots == snapshots
