@@ -689,14 +689,14 @@ class SnapshotEnsemble(chainer.training.Extension):
     def __call__(self, trainer):
         due = self.fractions()
         while len(self.kept) < len(due) and \
-                self.fraction(trainer) >= due[len(self.kept)]:
+                self.fraction(trainer) >= due[len(self.kept)] - 1e-9:
             self.kept.append(self._arrays(self.model))
 
     def serialize(self, serializer):
         n = int(serializer('n_kept', len(self.kept)))
         if isinstance(serializer, chainer.serializer.Deserializer):
-            self.kept = [dict.fromkeys(self._arrays(self.model))
-                         for _ in range(n)]
+            names = list(self._arrays(self.model))
+            self.kept = [dict.fromkeys(names) for _ in range(n)]
         for i, arrays in enumerate(self.kept):
             for name in list(arrays):
                 arrays[name] = np.array(serializer(
@@ -798,6 +798,12 @@ def member_options(args, n_classes, config):
                 input_shape=config.input_shape)
 
 
+def _ensemble(members, snapshots, start):
+    # How a run's ensemble is made, as --resume compares it
+    return {'members': members, 'ensemble_snapshots': snapshots,
+            'ensemble_from': start}
+
+
 def saved_spec(args, model):
     """The architecture of the model a run saves: ``model``'s, or the
     ensemble of ``--ensemble-snapshots`` copies of it."""
@@ -893,6 +899,11 @@ def check_out_folder(args, rank, now):
             'train_songs': info.get('train_songs'),
             'val_songs': info.get('val_songs')}
     then['features'] = FeatureConfig.from_dict(then['features']).to_dict()
+    recipe = info.get('recipe') or {}
+    # (labels.json files from before snapshot ensembles do not say)
+    then['ensemble'] = _ensemble(
+        recipe['members'], recipe['ensemble_snapshots'],
+        recipe['ensemble_from']) if 'ensemble_snapshots' in recipe else None
     differ = [key for key in now if then[key] is not None
               and then[key] != now[key]]
     if differ:
@@ -999,7 +1010,9 @@ def run_training(args):  # pragma: no mutate block
     # Every rank checks the folder before rank 0 writes labels.json in it.
     on_every_rank(comm, check_out_folder, args, rank, dict(
         classes=songs.class_names, features=config.to_dict(),
-        model=_architecture(saved_spec(args, model)), **split))
+        model=_architecture(saved_spec(args, model)),
+        ensemble=_ensemble(args.members, args.ensemble_snapshots,
+                           args.ensemble_from), **split))
     if rank == 0:
         save_run_labels(args, songs.class_names, config,
                         saved_spec(args, model), split)

@@ -545,6 +545,31 @@ def test_resume_accepts_the_same_run(tmp_path, capsys):
     training.check_out_folder(out_args(tmp_path, resume=True), 0, NOW)
 
 
+def test_resume_tells_an_ensemble_of_snapshots_from_one_of_members(
+        tmp_path):
+    # Both save {'members': 2}; their trainer snapshots differ
+    ensemble = {'members': 1, 'ensemble_snapshots': 2, 'ensemble_from': 0.5}
+    now = dict(NOW, model=dict(NOW['model'], members=2), ensemble=ensemble)
+    recipe = {'members': 2, 'ensemble_snapshots': 1, 'ensemble_from': 0.5}
+    write_labels(tmp_path, model=now['model'], recipe=recipe)
+    (tmp_path / 'snapshot_iter_3').write_bytes(b'x')
+    with pytest.raises(training.ParameterError) as e:
+        training.check_out_folder(out_args(tmp_path, resume=True), 0, now)
+    assert str(e.value) == (
+        '--resume: {} was written for another run: ensemble {} there, {} '
+        'now'.format(tmp_path / 'labels.json', recipe, ensemble))
+    # another start of the snapshots: refused too
+    write_labels(tmp_path, model=now['model'],
+                 recipe=dict(ensemble, ensemble_from=0.25))
+    with pytest.raises(training.ParameterError, match='ensemble_from'):
+        training.check_out_folder(out_args(tmp_path, resume=True), 0, now)
+    write_labels(tmp_path, model=now['model'], recipe=ensemble)
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, now)
+    # a labels.json from before snapshot ensembles: not compared
+    write_labels(tmp_path, model=now['model'], recipe={'members': 2})
+    training.check_out_folder(out_args(tmp_path, resume=True), 0, now)
+
+
 def test_resume_names_every_difference(tmp_path):
     long_songs = {'alpha': ['x' * 300]}
     write_labels(tmp_path, classes=['Other', 'alpha', 'gamma'],
@@ -1564,6 +1589,7 @@ TINY = dict(model='small_cnn', n_classes=3, input_shape=(16, 16), width=2)
     (10, 2, 0.0, [1]),
     (12, 4, 0.25, [3, 6, 9]),
     (7, 3, 0.6, [5, 6]),
+    (100, 3, 0.2, [20, 60]),  # 0.2 + 0.8 / 2 is 0.6000000000000001
 ])
 def test_snapshot_ensemble_keeps_the_network_along_the_run(
         iterations, members, start, kept_at):
