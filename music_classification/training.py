@@ -754,7 +754,7 @@ RECIPES = {
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
                      freq_shift=4, stats_weight=0.3, members=1,
-                     ensemble_snapshots=1, ensemble_from=0.5,
+                     ensemble_snapshots=7, ensemble_from=0.5,
                      batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
 }

@@ -107,7 +107,7 @@ def test_an_ensemble_gets_its_share_of_the_steps(name, extra, members,
 
 
 @pytest.mark.parametrize('name, snapshots', [
-    ('improved', 1), ('last_network', 1), ('two_members', 1),
+    ('improved', 7), ('last_network', 1), ('two_members', 1),
     ('article', 1)])
 def test_which_variants_save_a_snapshot_ensemble(name, snapshots):
     args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)

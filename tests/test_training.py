@@ -777,7 +777,7 @@ def test_the_recipes():
                          lr_schedule='constant', mixup=0.0,
                          label_smoothing=0.0, same_class_mix=0.0,
                          freq_shift=4, stats_weight=0.3, members=1,
-                         ensemble_snapshots=1, ensemble_from=0.5,
+                         ensemble_snapshots=7, ensemble_from=0.5,
                          batch_per_song=None, batch_per_class=8,
                          balance_songs=False, other_per_batch=8)}
 
@@ -827,10 +827,11 @@ def test_model_options_of_the_flags(flags, options):
 
 @pytest.mark.parametrize('flags, snapshots, start', [
     ((), 1, 0.5),
-    (('--recipe', 'improved'), 1, 0.5),
+    (('--recipe', 'improved'), 7, 0.5),
     (('--recipe', 'improved', '--ensemble-snapshots', '3',
       '--ensemble-from', '0.25'), 3, 0.25),
     (('--recipe', 'improved', '--ensemble-snapshots', '1'), 1, 0.5),
+    # --members replaces the recipe's snapshot ensemble
     (('--recipe', 'improved', '--members', '2'), 1, 0.5),
     (('--ensemble-snapshots', '4'), 4, 0.5),
 ])
