@@ -595,7 +595,19 @@ def loss_with_report(model, mixup=0.0, label_smoothing=0.0):
     return lossfun
 
 
-class CosineAnnealing(chainer.training.Extension):
+class _RunFraction(object):
+    """``fraction(trainer)``: the fraction of the run done, of its
+    :class:`TimeBudgetTrigger` ``budget``'s time or ``iterations``,
+    whichever is further (at most 1)."""
+
+    def fraction(self, trainer):
+        done = trainer.updater.iteration / max(self.iterations, 1)
+        if self.budget is not None:
+            done = max(done, self.budget.fraction())
+        return min(done, 1.0)
+
+
+class CosineAnnealing(_RunFraction, chainer.training.Extension):
     """Anneal Adam's ``alpha`` from ``lr`` to 0 along a half cosine.
 
     ``alpha = lr * (1 + cos(pi * f)) / 2`` where ``f`` is the fraction of
@@ -610,12 +622,6 @@ class CosineAnnealing(chainer.training.Extension):
         self.iterations = int(iterations)
         self.budget = budget
 
-    def fraction(self, trainer):
-        done = trainer.updater.iteration / max(self.iterations, 1)
-        if self.budget is not None:
-            done = max(done, self.budget.fraction())
-        return min(done, 1.0)
-
     def initialize(self, trainer):
         self(trainer)
 
@@ -624,7 +630,7 @@ class CosineAnnealing(chainer.training.Extension):
         trainer.updater.get_optimizer('main').alpha = float(alpha)
 
 
-class SnapshotEnsemble(chainer.training.Extension):
+class SnapshotEnsemble(_RunFraction, chainer.training.Extension):
     """Keep copies of the network over the last part of a run.
 
     A network trained with a constant learning rate wanders between
@@ -671,12 +677,6 @@ class SnapshotEnsemble(chainer.training.Extension):
         """Where in the run each of the kept snapshots is taken."""
         return [self.start + (1 - self.start) * i / (self.members - 1)
                 for i in range(self.members - 1)]
-
-    def fraction(self, trainer):
-        done = trainer.updater.iteration / max(self.iterations, 1)
-        if self.budget is not None:
-            done = max(done, self.budget.fraction())
-        return min(done, 1.0)
 
     def _arrays(self, link):
         # Parameters and persistent values (batch norm's running
