@@ -702,17 +702,16 @@ class SnapshotEnsemble(_RunFraction, chainer.training.Extension):
                 arrays[name] = np.array(serializer(
                     'kept{}/{}'.format(i, name), arrays[name]))
 
-    def ensemble(self, model_options):
+    def ensemble(self):
         """The :class:`~music_classification.net.ENSEMBLE` of the kept
         snapshots and the network as it is now (also in place of any
         snapshot not yet kept), on the network's device, without a
         statistics classifier.
-
-        Args:
-            model_options (dict): :func:`~music_classification.net.
-                build_model`'s arguments of one member (no ``members`` or
-                ``stats_weight``).
         """
+        # Each member rebuilt from the network's own spec, less its
+        # statistics classifier
+        spec = {key: value for key, value in self.model.spec().items()
+                if not key.startswith('stats_')}
         last = self._arrays(self.model)
         missing = self.members - 1 - len(self.kept)
         if missing:
@@ -721,7 +720,8 @@ class SnapshotEnsemble(_RunFraction, chainer.training.Extension):
                       missing, self.members - 1), flush=True)
         nets = []
         for arrays in self.kept + [last] * (missing + 1):
-            net = build_model(**model_options)
+            net = build_model(n_classes=self.model.n_classes,
+                              input_shape=self.model.input_shape, **spec)
             chainer.serializers.NpzDeserializer(arrays).load(net)
             nets.append(net)
         ensemble = ENSEMBLE(nets)
@@ -786,16 +786,6 @@ def model_options(args):
     if args.members > 1:
         options['members'] = args.members
     return options
-
-
-def member_options(args, n_classes, config):
-    """:func:`~music_classification.net.build_model`'s arguments of one
-    network of the run, without its statistics classifier."""
-    options = model_options(args)
-    options.pop('stats_weight', None)
-    options.pop('members', None)
-    return dict(options, model=args.model, n_classes=n_classes,
-                input_shape=config.input_shape)
 
 
 def _ensemble(members, snapshots, start):
@@ -1007,15 +997,15 @@ def run_training(args):  # pragma: no mutate block
     split = {part: {songs.class_names[k]: v for k, v in paths.items()}
              for part, paths in (('train_songs', train_songs),
                                  ('val_songs', val_songs))}
+    spec = saved_spec(args, model)
     # Every rank checks the folder before rank 0 writes labels.json in it.
     on_every_rank(comm, check_out_folder, args, rank, dict(
         classes=songs.class_names, features=config.to_dict(),
-        model=_architecture(saved_spec(args, model)),
+        model=_architecture(spec),
         ensemble=_ensemble(args.members, args.ensemble_snapshots,
                            args.ensemble_from), **split))
     if rank == 0:
-        save_run_labels(args, songs.class_names, config,
-                        saved_spec(args, model), split)
+        save_run_labels(args, songs.class_names, config, spec, split)
 
     model.to_device(device)
     device.use()
@@ -1043,8 +1033,7 @@ def run_training(args):  # pragma: no mutate block
               flush=True)
     trainer.run()
     if args.ensemble_snapshots > 1:
-        model = trainer.get_extension('SnapshotEnsemble').ensemble(
-            member_options(args, len(songs.class_names), config))
+        model = trainer.get_extension('SnapshotEnsemble').ensemble()
         if args.stats_weight:
             model.add_statistics_classifier(args.stats_weight)
     if model.stats_weight and rank == 0:

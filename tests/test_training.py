@@ -1582,9 +1582,6 @@ def _tiny_trainer(iterations):
     return model, trainer, seen
 
 
-TINY = dict(model='small_cnn', n_classes=3, input_shape=(16, 16), width=2)
-
-
 @pytest.mark.parametrize('iterations, members, start, kept_at', [
     (10, 3, 0.5, [5, 8]),
     (10, 2, 0.0, [1]),
@@ -1600,7 +1597,7 @@ def test_snapshot_ensemble_keeps_the_network_along_the_run(
     trainer.extend(keep)
     trainer.run()
     assert len(keep.kept) == members - 1
-    ensemble = keep.ensemble(TINY)
+    ensemble = keep.ensemble()
     assert isinstance(ensemble, ENSEMBLE) and len(ensemble) == members
     for member, step in zip(ensemble, kept_at + [iterations]):
         for name, param in member.namedparams():
@@ -1638,7 +1635,7 @@ def test_snapshot_ensemble_survives_a_snapshot_and_resume(tmp_path):
         assert_array_equal(resumed.kept[0][name], array)
     trainer.run()
     assert len(resumed.kept) == 2
-    ensemble = resumed.ensemble(TINY)
+    ensemble = resumed.ensemble()
     assert_array_equal(ensemble[0].conv1.W.array, keep.kept[0]['conv1/W'])
     assert_array_equal(ensemble[1].conv1.W.array, seen[8]['/conv1/W'])
     assert_array_equal(ensemble[2].conv1.W.array, seen[10]['/conv1/W'])
@@ -1656,7 +1653,7 @@ def test_an_incomplete_snapshot_ensemble_ends_with_the_last_network(
     keep = training.SnapshotEnsemble(model, 4, 0.5, 10)
     trainer.extend(keep)
     trainer.run()  # stopped at step 6 of 10: only step 5's snapshot kept
-    ensemble = keep.ensemble(TINY)
+    ensemble = keep.ensemble()
     assert len(ensemble) == 4
     assert 'ended before 2 of its 3 snapshots' in capsys.readouterr().out
     for member, step in zip(ensemble, [5, 6, 6, 6]):
