@@ -92,6 +92,10 @@ VARIANTS = collections.OrderedDict([
     ('two_members', ('the improved recipe as an ensemble of 2 networks, '
                      'half the steps', ['--recipe', 'improved',
                                         '--members', '2'])),
+    ('random_eq', ('the improved recipe + a random equaliser curve on each '
+                   'training window (tilt of up to 0.5 standard '
+                   'deviations)', ['--recipe', 'improved', '--random-eq',
+                                   '0.5'])),
     ('last_network', ('the improved recipe without its snapshot ensemble: '
                       'the network at the end of the run alone',
                       ['--recipe', 'improved', '--ensemble-snapshots',

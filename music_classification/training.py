@@ -328,14 +328,17 @@ class FeatureConverter(object):
         same_class_mix (float): probability of mixing each window with
             another of its class (:func:`mix_same_class`).
         freq_shift (int): largest band shift (:func:`shift_bands`); 0: none.
+        random_eq (float): amplitude of a random equaliser curve added to
+            each window (:func:`random_eq`); 0: none.
     """
 
     def __init__(self, config=None, spec_augment=False, rng=None,
-                 same_class_mix=0.0, freq_shift=0):
+                 same_class_mix=0.0, freq_shift=0, random_eq=0.0):
         self.config = config or FeatureConfig()
         self.spec_augment = bool(spec_augment)
         self.same_class_mix = float(same_class_mix)
         self.freq_shift = int(freq_shift)
+        self.random_eq = float(random_eq)
         self.rng = np.random.default_rng(rng)
 
     def __call__(self, batch, device=None):
@@ -344,11 +347,47 @@ class FeatureConverter(object):
         waves, labels = chainer.dataset.concat_examples(batch, device)
         x = self.config(waves)
         if self.config.representation == 'mel':
+            if self.random_eq:
+                x = random_eq(x, self.random_eq, rng=self.rng)
             if self.freq_shift:
                 x = shift_bands(x, self.freq_shift, rng=self.rng)
             if self.spec_augment:
                 x = spec_augment(x, rng=self.rng)
         return x, labels
+
+
+def random_eq(x, amplitude, *, rng):
+    """Add a random smooth curve along the mel axis: a random equaliser.
+
+    On log features (``--compression db``) a gain curve of the recording
+    (its microphone, its mix, its mastering) is a curve added along the mel
+    axis. Window ``i`` gets ``c_i(m) = a_i u + sum_j b_ij cos(pi k_ij (u +
+    1) + phi_ij) - mean``, ``u = -1 .. 1`` over the bands, with a tilt
+    ``a_i ~ U(-A, A)``, two ripples ``j = 1, 2`` of ``b_ij ~ U(0, A / 2)``
+    and ``k_ij ~ U(1, 4)`` half-cycles at a random phase ``phi_ij``, and
+    its mean over the bands removed, so the window's mean stays where it
+    was. The network should not name a song by its recording's colour.
+
+    Args:
+        x: ``(batch, 1, n_mels, frames)`` log features, NumPy or CuPy
+            (standardised ones: ``A`` is in their standard deviations).
+        amplitude (float): ``A``, the largest tilt, in the units of ``x``.
+        rng (numpy.random.Generator): source of the curves.
+
+    Returns:
+        the equalised features (a new array).
+    """
+    batch, _, n_mels, _ = x.shape
+    u = np.linspace(-1.0, 1.0, n_mels)
+    tilt = rng.uniform(-amplitude, amplitude, size=(batch, 1))
+    depth = rng.uniform(0.0, amplitude / 2, size=(batch, 2, 1))
+    cycles = rng.uniform(1.0, 4.0, size=(batch, 2, 1))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(batch, 2, 1))
+    curve = tilt * u + (depth * np.cos(np.pi * cycles * (u + 1) +
+                                       phase)).sum(axis=1)
+    curve -= curve.mean(axis=1, keepdims=True)  # (batch, n_mels)
+    xp = chainer.backend.get_array_module(x)
+    return x + xp.asarray(curve.astype(x.dtype))[:, None, :, None]
 
 
 def shift_bands(x, max_shift, *, rng):
@@ -744,7 +783,8 @@ RECIPES = {
                     compression='log1p', normalize='none', spec_augment=False,
                     lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
                     mixup=0.0, label_smoothing=0.0, same_class_mix=0.0,
-                    freq_shift=0, stats_weight=0.0, members=1,
+                    freq_shift=0, random_eq=0.0, stats_weight=0.0,
+                    members=1,
                     ensemble_snapshots=1, ensemble_from=0.5,
                     batch_per_song=10, batch_per_class=None,
                     balance_songs=False, other_per_batch=None),
@@ -753,7 +793,8 @@ RECIPES = {
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
-                     freq_shift=4, stats_weight=0.3, members=1,
+                     freq_shift=4, random_eq=0.0, stats_weight=0.3,
+                     members=1,
                      ensemble_snapshots=7, ensemble_from=0.5,
                      batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
@@ -1166,7 +1207,7 @@ def save_run_labels(args, class_names, config, spec,
                     lr_schedule=args.lr_schedule, mixup=args.mixup,
                     label_smoothing=args.label_smoothing,
                     same_class_mix=args.same_class_mix,
-                    freq_shift=args.freq_shift,
+                    freq_shift=args.freq_shift, random_eq=args.random_eq,
                     stats_weight=args.stats_weight, members=args.members,
                     ensemble_snapshots=args.ensemble_snapshots,
                     ensemble_from=args.ensemble_from,
@@ -1186,7 +1227,8 @@ def build_trainer(args, model, iterator, config, device, comm,
     converter = FeatureConverter(
         config, spec_augment=args.spec_augment,
         rng=np.random.default_rng([args.seed, rank, 2]),
-        same_class_mix=args.same_class_mix, freq_shift=args.freq_shift)
+        same_class_mix=args.same_class_mix, freq_shift=args.freq_shift,
+        random_eq=args.random_eq)
     updater = SeededUpdater(
         iterator, optimizer, converter=converter, device=device,
         loss_func=loss_with_report(model, mixup=args.mixup,

@@ -695,8 +695,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
     assert labels['recipe'] == {
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
         'lr_schedule': 'constant', 'mixup': 0.0, 'label_smoothing': 0.0,
-        'same_class_mix': 0.0, 'freq_shift': 0, 'stats_weight': 0.0,
-        'members': 1, 'ensemble_snapshots': 1,
+        'same_class_mix': 0.0, 'freq_shift': 0, 'random_eq': 0.0,
+        'stats_weight': 0.0, 'members': 1, 'ensemble_snapshots': 1,
         'ensemble_from': 0.5, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
@@ -767,7 +767,8 @@ def test_the_recipes():
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
                         lr_schedule='constant', mixup=0.0,
                         label_smoothing=0.0, same_class_mix=0.0,
-                        freq_shift=0, stats_weight=0.0, members=1,
+                        freq_shift=0, random_eq=0.0, stats_weight=0.0,
+                        members=1,
                         ensemble_snapshots=1, ensemble_from=0.5,
                         batch_per_song=10, batch_per_class=None,
                         balance_songs=False, other_per_batch=None),
@@ -776,7 +777,8 @@ def test_the_recipes():
                          spec_augment=True, lr=1e-3, weight_decay=1e-4,
                          lr_schedule='constant', mixup=0.0,
                          label_smoothing=0.0, same_class_mix=0.0,
-                         freq_shift=4, stats_weight=0.3, members=1,
+                         freq_shift=4, random_eq=0.0, stats_weight=0.3,
+                         members=1,
                          ensemble_snapshots=7, ensemble_from=0.5,
                          batch_per_song=None, batch_per_class=8,
                          balance_songs=False, other_per_batch=8)}
@@ -1052,6 +1054,7 @@ def test_cosine_annealing_follows_iterations_and_time():
 @pytest.mark.parametrize('flags, message', [
     (('--mixup', '-0.1'), '--mixup must be 0 or more, got -0.1'),
     (('--freq-shift', '-2'), '--freq-shift must be 0 or more, got -2'),
+    (('--random-eq', '-0.5'), '--random-eq must be 0 or more, got -0.5'),
     (('--stats-weight', '1.5'), '--stats-weight must be in [0, 1], got 1.5'),
     (('--stats-weight', '-1'), '--stats-weight must be in [0, 1], got -1.0'),
     (('--recipe', 'improved', '--freq-shift', '128'),
@@ -1384,7 +1387,7 @@ def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
     from music_classification.net import SMALL_CNN
     args = parsed('--recipe', 'improved', '--out', str(tmp_path),
                   '--same-class-mix', '0.5', '--label-smoothing', '0.2',
-                  '--freq-shift', '3')
+                  '--freq-shift', '3', '--random-eq', '0.7')
     model = SMALL_CNN(n_classes=3, input_shape=(32, 24), dropout_ratio=0.0)
     it = training.make_iterator(args, classes)
     trainer = training.build_trainer(
@@ -1393,6 +1396,7 @@ def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
     updater = trainer.updater
     assert updater.converter.same_class_mix == 0.5
     assert updater.converter.freq_shift == 3
+    assert updater.converter.random_eq == 0.7
     assert updater.converter.spec_augment
     _, x, t = _mixup_case()
     x = x[:, :, :32, :24]
@@ -1435,6 +1439,53 @@ def test_converter_shifts_bands_before_the_masks():
         training.shift_bands(plain, 5, rng=draws), rng=draws)
     assert_allclose(shifted, expected)
     assert not np.allclose(shifted, plain)
+
+
+@pytest.mark.parametrize('amplitude', [0.25, 1.0])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_random_eq_adds_one_smooth_curve_per_window(amplitude, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(400, 1, 64, 6)).astype(np.float32)
+    before = x.copy()
+    out = training.random_eq(x, amplitude,
+                             rng=np.random.default_rng(seed + 10))
+    assert_array_equal(x, before)  # the input is left alone
+    curve = out - x
+    # one curve along the mel axis per window, the same in every frame
+    assert_allclose(curve, curve[..., :1].repeat(6, axis=3), atol=1e-6)
+    curve = curve[:, 0, :, 0].astype(np.float64)
+    assert_allclose(curve.mean(axis=1), 0, atol=1e-6)  # the mean stays
+    # a tilt of up to A and two ripples of up to A / 2: at most 2A from 0
+    assert np.abs(curve).max() <= 2 * amplitude + 1e-6
+    assert np.abs(curve).max() > amplitude  # ... and it gets near that
+    # smooth: a tilt and two ripples of at most 4 half-cycles, so from one
+    # band to the next (du = 2 / 63) it moves at most A du + 2 (A / 2) 4 pi du
+    du = 2 / 63
+    steepest = amplitude * du + amplitude * 4 * np.pi * du
+    assert np.abs(np.diff(curve, axis=1)).max() <= steepest + 1e-6
+    # a different curve for every window, tilted either way
+    slope = curve[:, -1] - curve[:, 0]
+    assert len(np.unique(curve.round(4), axis=0)) == 400
+    assert (slope > 0).mean() == pytest.approx(0.5, abs=0.1)
+    # the amplitude scales the curves and nothing else
+    twice = training.random_eq(x, 2 * amplitude,
+                               rng=np.random.default_rng(seed + 10)) - x
+    assert_allclose(twice[:, 0, :, 0], 2 * curve, atol=1e-5)
+
+
+def test_converter_equalises_before_the_shifts_and_masks():
+    config = training.FeatureConfig(length=40)
+    batch = _noise_batch(config)
+    plain, _ = training.FeatureConverter(config)(batch)
+    out, _ = training.FeatureConverter(
+        config, random_eq=0.5, freq_shift=5, spec_augment=True,
+        rng=3)(batch)
+    draws = np.random.default_rng(3)
+    expected = training.spec_augment(training.shift_bands(
+        training.random_eq(plain, 0.5, rng=draws), 5, rng=draws),
+        rng=draws)
+    assert_allclose(out, expected, atol=1e-6)
+    assert not np.allclose(out, plain)
 
 
 @pytest.mark.parametrize('C', [0.1, 1.0])

@@ -122,6 +122,12 @@ def parse_args(argv=None):
                         'axis by up to this many bands (a rough pitch '
                         'shift), the bands it leaves zeroed (the mean with '
                         '--normalize window); 0: off (article)')
+    parser.add_argument('--random-eq', type=float, default=None,
+                        help='add a random smooth curve along the mel axis '
+                        'of each training window (a random equaliser: a '
+                        'tilt of up to this many standard deviations of '
+                        'the window and two ripples of up to half of it); '
+                        '0: off (article)')
     parser.add_argument('--stats-weight', type=float, default=None,
                         help='after training, fit a logistic regression on '
                         'each window\'s MFCC statistics (the MFCC '
@@ -217,7 +223,7 @@ def parse_args(argv=None):
         if value is not None and value < 1:
             fail(PROG, '--{} must be a positive integer, got {}'.format(
                 flag.replace('_', '-'), value))
-    for flag in ('mixup', 'freq_shift'):
+    for flag in ('mixup', 'freq_shift', 'random_eq'):
         value = getattr(args, flag)
         if value is not None and value < 0:
             fail(PROG, '--{} must be 0 or more, got {}'.format(
