@@ -518,13 +518,16 @@ class TimeBudgetTrigger(object):
     """Stop trigger: after ``minutes`` of training or ``max_iterations``.
 
     For benchmarks "under a fixed CPU budget"; the clock starts at the first
-    call (the first iteration), so data loading does not count.
+    call (the first iteration), so data loading does not count. The time
+    spent is saved with the trainer's snapshots, so a resumed run trains
+    for what was left of its budget, not for a whole budget again.
     """
 
     def __init__(self, minutes, max_iterations=None):
         self.seconds = 60.0 * minutes
         self.max_iterations = max_iterations
         self.start = None
+        self.spent = 0.0  # seconds of earlier processes (a resumed run)
 
     def __call__(self, trainer):
         import time
@@ -533,17 +536,32 @@ class TimeBudgetTrigger(object):
         if self.max_iterations is not None and \
                 trainer.updater.iteration >= self.max_iterations:
             return True
-        return time.perf_counter() - self.start >= self.seconds
+        return self.elapsed() >= self.seconds
 
     def get_training_length(self):
         return (self.max_iterations, 'iteration')
 
-    def fraction(self):
-        """The fraction of the time budget spent (0 before the start)."""
+    def elapsed(self):
+        """Seconds of training so far, earlier processes' included."""
         import time
         if self.start is None:
-            return 0.0
-        return (time.perf_counter() - self.start) / self.seconds
+            return self.spent
+        return self.spent + time.perf_counter() - self.start
+
+    def fraction(self):
+        """The fraction of the time budget spent (earlier processes' time
+        included)."""
+        return self.elapsed() / self.seconds
+
+    def serialize(self, serializer):
+        """Save the time spent; a load (before the run) starts from it."""
+        if isinstance(serializer, chainer.serializer.Serializer):
+            serializer('spent_seconds', self.elapsed())
+            return
+        try:
+            self.spent = float(serializer('spent_seconds', 0.0))
+        except KeyError:  # a snapshot of a version that did not save it
+            self.spent = 0.0
 
 
 def keep_freed_memory():

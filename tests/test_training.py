@@ -411,6 +411,48 @@ def test_time_budget_trigger():
     assert trigger.seconds == 600.0
 
 
+def test_time_budget_trigger_saves_the_time_spent():
+    trigger = training.TimeBudgetTrigger(0.02)  # 1.2 s
+    assert trigger.fraction() == 0.0
+    trigger(_Trainer(0))
+    time.sleep(0.5)
+    saved = chainer.serializers.DictionarySerializer()
+    trigger.serialize(saved)
+    spent = float(saved.target['spent_seconds'])
+    assert 0.5 <= spent < 0.8
+    assert trigger.start is not None  # saving changes nothing
+    resumed = training.TimeBudgetTrigger(0.02)
+    resumed.serialize(chainer.serializers.NpzDeserializer(saved.target))
+    assert resumed.fraction() == pytest.approx(spent / 1.2)
+    fresh = training.TimeBudgetTrigger(0.02)
+    assert resumed(_Trainer(1)) is False and fresh(_Trainer(1)) is False
+    time.sleep(0.8)  # the resumed run's budget ends here, not a fresh one's
+    assert resumed(_Trainer(2)) is True and fresh(_Trainer(2)) is False
+    assert resumed.elapsed() >= spent + 0.8
+    # a snapshot without the time spent (an older version's) starts anew
+    old = training.TimeBudgetTrigger(0.02)
+    old.spent = 5.0
+    old.serialize(chainer.serializers.NpzDeserializer({}))
+    assert old.elapsed() == 0.0
+
+
+def test_a_resumed_run_trains_only_what_is_left_of_its_budget(
+        demo_data, tmp_path):
+    from music_classification.cli import train
+    argv = train_argv(demo_data, tmp_path, '--time-budget', '0.1',
+                      '--model', 'small_cnn', '--n-mels', '64',
+                      '--snapshot-every', '1', '--eval-every', '1000',
+                      '--no-augment')
+    first = train.main(argv)
+    assert first >= 3  # 6 s of steps
+    with np.load(tmp_path / 'snapshot_iter_{}'.format(first)) as f:
+        spent = float(f['stop_trigger/spent_seconds'])
+    assert spent >= 6.0 * (first - 1) / first
+    os.remove(tmp_path / 'model.npz')
+    # resumed from its last snapshot, at most one step is left to do
+    assert first <= train.main(argv + ['--resume']) <= first + 1
+
+
 def test_parameter_checksum():
     from music_classification.net import SMALL_CNN
     a = SMALL_CNN(n_classes=3)
