@@ -96,6 +96,9 @@ VARIANTS = collections.OrderedDict([
                    'training window (tilt of up to 0.5 standard '
                    'deviations)', ['--recipe', 'improved', '--random-eq',
                                    '0.5'])),
+    ('time_stretch', ('the improved recipe + each training window slowed '
+                      'down by up to 20 %', ['--recipe', 'improved',
+                                            '--time-stretch', '0.2'])),
     ('last_network', ('the improved recipe without its snapshot ensemble: '
                       'the network at the end of the run alone',
                       ['--recipe', 'improved', '--ensemble-snapshots',

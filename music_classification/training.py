@@ -330,15 +330,19 @@ class FeatureConverter(object):
         freq_shift (int): largest band shift (:func:`shift_bands`); 0: none.
         random_eq (float): amplitude of a random equaliser curve added to
             each window (:func:`random_eq`); 0: none.
+        time_stretch (float): largest slow-down of a window
+            (:func:`stretch_time`); 0: none.
     """
 
     def __init__(self, config=None, spec_augment=False, rng=None,
-                 same_class_mix=0.0, freq_shift=0, random_eq=0.0):
+                 same_class_mix=0.0, freq_shift=0, random_eq=0.0,
+                 time_stretch=0.0):
         self.config = config or FeatureConfig()
         self.spec_augment = bool(spec_augment)
         self.same_class_mix = float(same_class_mix)
         self.freq_shift = int(freq_shift)
         self.random_eq = float(random_eq)
+        self.time_stretch = float(time_stretch)
         self.rng = np.random.default_rng(rng)
 
     def __call__(self, batch, device=None):
@@ -347,6 +351,8 @@ class FeatureConverter(object):
         waves, labels = chainer.dataset.concat_examples(batch, device)
         x = self.config(waves)
         if self.config.representation == 'mel':
+            if self.time_stretch:
+                x = stretch_time(x, self.time_stretch, rng=self.rng)
             if self.random_eq:
                 x = random_eq(x, self.random_eq, rng=self.rng)
             if self.freq_shift:
@@ -354,6 +360,40 @@ class FeatureConverter(object):
             if self.spec_augment:
                 x = spec_augment(x, rng=self.rng)
         return x, labels
+
+
+def stretch_time(x, most, *, rng):
+    """Slow each window down: a random stretch of it, zoomed to its length.
+
+    Window ``i`` plays at a speed ``s_i ~ U(1 - most, 1)``: its frames are
+    read from a random stretch of ``(frames - 1) s_i + 1`` frames of it,
+    interpolated linearly between neighbours. The notes keep their pitch
+    (the mel axis is untouched); the tempo drops by up to ``most``. A
+    composer's music is theirs at any tempo, so the network should not name
+    a song by its exact rhythm.
+
+    Args:
+        x: ``(batch, 1, n_mels, frames)`` features, NumPy or CuPy.
+        most (float): the largest slow-down, in ``[0, 1)``.
+        rng (numpy.random.Generator): source of the speeds and places.
+
+    Returns:
+        the stretched features (a new array).
+    """
+    batch, _, _, frames = x.shape
+    speed = rng.uniform(1.0 - most, 1.0, size=(batch, 1))
+    start = rng.uniform(0.0, 1.0, size=(batch, 1)) * (frames - 1) * (
+        1.0 - speed)
+    at = start + np.arange(frames) * speed  # (batch, frames), in frames
+    low = np.minimum(np.floor(at).astype(np.int64), frames - 2)
+    weight = (at - low).astype(x.dtype)
+    xp = chainer.backend.get_array_module(x)
+    low, weight = xp.asarray(low[:, None, None]), xp.asarray(
+        weight[:, None, None])
+    shape = x.shape
+    a = xp.take_along_axis(x, xp.broadcast_to(low, shape), axis=3)
+    b = xp.take_along_axis(x, xp.broadcast_to(low + 1, shape), axis=3)
+    return a + weight * (b - a)
 
 
 def random_eq(x, amplitude, *, rng):
@@ -801,8 +841,8 @@ RECIPES = {
                     compression='log1p', normalize='none', spec_augment=False,
                     lr=1e-4, weight_decay=1e-4, lr_schedule='constant',
                     mixup=0.0, label_smoothing=0.0, same_class_mix=0.0,
-                    freq_shift=0, random_eq=0.0, stats_weight=0.0,
-                    members=1,
+                    freq_shift=0, random_eq=0.0, time_stretch=0.0,
+                    stats_weight=0.0, members=1,
                     ensemble_snapshots=1, ensemble_from=0.5,
                     batch_per_song=10, batch_per_class=None,
                     balance_songs=False, other_per_batch=None),
@@ -811,8 +851,8 @@ RECIPES = {
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
-                     freq_shift=4, random_eq=0.0, stats_weight=0.3,
-                     members=1,
+                     freq_shift=4, random_eq=0.0, time_stretch=0.0,
+                     stats_weight=0.3, members=1,
                      ensemble_snapshots=7, ensemble_from=0.5,
                      batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
@@ -1226,6 +1266,7 @@ def save_run_labels(args, class_names, config, spec,
                     label_smoothing=args.label_smoothing,
                     same_class_mix=args.same_class_mix,
                     freq_shift=args.freq_shift, random_eq=args.random_eq,
+                    time_stretch=args.time_stretch,
                     stats_weight=args.stats_weight, members=args.members,
                     ensemble_snapshots=args.ensemble_snapshots,
                     ensemble_from=args.ensemble_from,
@@ -1246,7 +1287,7 @@ def build_trainer(args, model, iterator, config, device, comm,
         config, spec_augment=args.spec_augment,
         rng=np.random.default_rng([args.seed, rank, 2]),
         same_class_mix=args.same_class_mix, freq_shift=args.freq_shift,
-        random_eq=args.random_eq)
+        random_eq=args.random_eq, time_stretch=args.time_stretch)
     updater = SeededUpdater(
         iterator, optimizer, converter=converter, device=device,
         loss_func=loss_with_report(model, mixup=args.mixup,

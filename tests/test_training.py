@@ -738,7 +738,7 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'recipe': 'article', 'lr': 1e-4, 'weight_decay': 1e-4,
         'lr_schedule': 'constant', 'mixup': 0.0, 'label_smoothing': 0.0,
         'same_class_mix': 0.0, 'freq_shift': 0, 'random_eq': 0.0,
-        'stats_weight': 0.0, 'members': 1, 'ensemble_snapshots': 1,
+        'time_stretch': 0.0, 'stats_weight': 0.0, 'members': 1, 'ensemble_snapshots': 1,
         'ensemble_from': 0.5, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4}
@@ -809,8 +809,8 @@ def test_the_recipes():
                         spec_augment=False, lr=1e-4, weight_decay=1e-4,
                         lr_schedule='constant', mixup=0.0,
                         label_smoothing=0.0, same_class_mix=0.0,
-                        freq_shift=0, random_eq=0.0, stats_weight=0.0,
-                        members=1,
+                        freq_shift=0, random_eq=0.0, time_stretch=0.0,
+                        stats_weight=0.0, members=1,
                         ensemble_snapshots=1, ensemble_from=0.5,
                         batch_per_song=10, batch_per_class=None,
                         balance_songs=False, other_per_batch=None),
@@ -819,8 +819,8 @@ def test_the_recipes():
                          spec_augment=True, lr=1e-3, weight_decay=1e-4,
                          lr_schedule='constant', mixup=0.0,
                          label_smoothing=0.0, same_class_mix=0.0,
-                         freq_shift=4, random_eq=0.0, stats_weight=0.3,
-                         members=1,
+                         freq_shift=4, random_eq=0.0, time_stretch=0.0,
+                         stats_weight=0.3, members=1,
                          ensemble_snapshots=7, ensemble_from=0.5,
                          batch_per_song=None, batch_per_class=8,
                          balance_songs=False, other_per_batch=8)}
@@ -1097,6 +1097,9 @@ def test_cosine_annealing_follows_iterations_and_time():
     (('--mixup', '-0.1'), '--mixup must be 0 or more, got -0.1'),
     (('--freq-shift', '-2'), '--freq-shift must be 0 or more, got -2'),
     (('--random-eq', '-0.5'), '--random-eq must be 0 or more, got -0.5'),
+    (('--time-stretch', '1'), '--time-stretch must be in [0, 1), got 1.0'),
+    (('--time-stretch', '-0.1'),
+     '--time-stretch must be in [0, 1), got -0.1'),
     (('--stats-weight', '1.5'), '--stats-weight must be in [0, 1], got 1.5'),
     (('--stats-weight', '-1'), '--stats-weight must be in [0, 1], got -1.0'),
     (('--recipe', 'improved', '--freq-shift', '128'),
@@ -1429,7 +1432,8 @@ def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
     from music_classification.net import SMALL_CNN
     args = parsed('--recipe', 'improved', '--out', str(tmp_path),
                   '--same-class-mix', '0.5', '--label-smoothing', '0.2',
-                  '--freq-shift', '3', '--random-eq', '0.7')
+                  '--freq-shift', '3', '--random-eq', '0.7',
+                  '--time-stretch', '0.3')
     model = SMALL_CNN(n_classes=3, input_shape=(32, 24), dropout_ratio=0.0)
     it = training.make_iterator(args, classes)
     trainer = training.build_trainer(
@@ -1439,6 +1443,7 @@ def test_build_trainer_passes_mixing_and_smoothing_on(classes, tmp_path):
     assert updater.converter.same_class_mix == 0.5
     assert updater.converter.freq_shift == 3
     assert updater.converter.random_eq == 0.7
+    assert updater.converter.time_stretch == 0.3
     assert updater.converter.spec_augment
     _, x, t = _mixup_case()
     x = x[:, :, :32, :24]
@@ -1515,19 +1520,64 @@ def test_random_eq_adds_one_smooth_curve_per_window(amplitude, seed):
     assert_allclose(twice[:, 0, :, 0], 2 * curve, atol=1e-5)
 
 
-def test_converter_equalises_before_the_shifts_and_masks():
+def test_converter_stretches_then_equalises_shifts_and_masks():
     config = training.FeatureConfig(length=40)
     batch = _noise_batch(config)
     plain, _ = training.FeatureConverter(config)(batch)
     out, _ = training.FeatureConverter(
-        config, random_eq=0.5, freq_shift=5, spec_augment=True,
-        rng=3)(batch)
+        config, time_stretch=0.3, random_eq=0.5, freq_shift=5,
+        spec_augment=True, rng=3)(batch)
     draws = np.random.default_rng(3)
     expected = training.spec_augment(training.shift_bands(
-        training.random_eq(plain, 0.5, rng=draws), 5, rng=draws),
-        rng=draws)
+        training.random_eq(training.stretch_time(plain, 0.3, rng=draws),
+                           0.5, rng=draws), 5, rng=draws), rng=draws)
     assert_allclose(out, expected, atol=1e-6)
     assert not np.allclose(out, plain)
+
+
+@pytest.mark.parametrize('most', [0.1, 0.5])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_stretch_time_reads_a_random_stretch_of_each_window(most, seed):
+    frames = 30
+    # every band a ramp along time (band m: 100 m + frame number)
+    x = (np.arange(frames)[None, :] + 100.0 * np.arange(4)[:, None])
+    x = np.tile(x.astype(np.float32), (300, 1, 1, 1))
+    before = x.copy()
+    out = training.stretch_time(x, most, rng=np.random.default_rng(seed))
+    assert_array_equal(x, before)  # the input is left alone
+    assert out.shape == x.shape
+    # each window reads frames start, start + s, ..., start + (frames-1) s
+    # of itself: on a ramp, again a ramp, of slope s, inside the window
+    at = out[:, 0] - 100.0 * np.arange(4)[None, :, None]
+    assert_allclose(at, at[:, :1].repeat(4, axis=1), atol=1e-4)  # all bands
+    at = at[:, 0].astype(np.float64)
+    speed = np.diff(at, axis=1)
+    assert_allclose(speed, speed[:, :1].repeat(frames - 1, axis=1),
+                    atol=1e-4)
+    speed = speed[:, 0]
+    assert speed.min() >= 1 - most - 1e-6 and speed.max() <= 1 + 1e-6
+    assert speed.min() < 1 - 0.9 * most and speed.max() > 1 - 0.1 * most
+    assert at[:, 0].min() >= -1e-4 and at[:, -1].max() <= frames - 1 + 1e-4
+    # ... at a random place: some start late, some end early
+    assert (at[:, 0] > 1).any() and (at[:, -1] < frames - 2).any()
+    # between frames, a line from one to the next
+    noise = np.random.default_rng(seed).normal(
+        size=(300, 1, 4, frames)).astype(np.float32)
+    out = training.stretch_time(noise, most,
+                                rng=np.random.default_rng(seed))
+    low = np.floor(at).astype(int).clip(0, frames - 2)
+    w = (at - low)[:, None, :]
+    a = np.take_along_axis(noise[:, 0], low[:, None, :].repeat(4, 1), 2)
+    b = np.take_along_axis(noise[:, 0], low[:, None, :].repeat(4, 1) + 1, 2)
+    assert_allclose(out[:, 0], a + w * (b - a), atol=1e-4)
+
+
+def test_stretch_time_by_nothing_is_the_window():
+    x = np.random.default_rng(0).normal(size=(5, 1, 8, 12)).astype(
+        np.float32)
+    assert_allclose(training.stretch_time(x, 0.0,
+                                          rng=np.random.default_rng(0)), x,
+                    atol=1e-6)
 
 
 @pytest.mark.parametrize('C', [0.1, 1.0])

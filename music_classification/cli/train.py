@@ -128,6 +128,11 @@ def parse_args(argv=None):
                         'tilt of up to this many standard deviations of '
                         'the window and two ripples of up to half of it); '
                         '0: off (article)')
+    parser.add_argument('--time-stretch', type=float, default=None,
+                        help='slow each training window down by up to this '
+                        'fraction: a random stretch of it, zoomed to its '
+                        'length along time (the tempo drops, the pitch '
+                        'stays); 0: off (article)')
     parser.add_argument('--stats-weight', type=float, default=None,
                         help='after training, fit a logistic regression on '
                         'each window\'s MFCC statistics (the MFCC '
@@ -231,7 +236,8 @@ def parse_args(argv=None):
     if args.stats_weight is not None and not 0 <= args.stats_weight <= 1:
         fail(PROG, '--stats-weight must be in [0, 1], got {}'.format(
             args.stats_weight))
-    for flag in ('label_smoothing', 'same_class_mix', 'dropout'):
+    for flag in ('label_smoothing', 'same_class_mix', 'dropout',
+                 'time_stretch'):
         value = getattr(args, flag)
         if value is not None and not 0 <= value < 1:
             fail(PROG, '--{} must be in [0, 1), got {}'.format(
