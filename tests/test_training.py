@@ -1475,19 +1475,6 @@ def test_shift_bands_moves_each_window_along_the_mel_axis(max_shift, seed):
     assert set(shifts) == set(range(-max_shift, max_shift + 1))
 
 
-def test_converter_shifts_bands_before_the_masks():
-    config = training.FeatureConfig(length=40)
-    batch = _noise_batch(config)
-    plain, _ = training.FeatureConverter(config)(batch)
-    shifted, _ = training.FeatureConverter(
-        config, freq_shift=5, spec_augment=True, rng=3)(batch)
-    draws = np.random.default_rng(3)
-    expected = training.spec_augment(
-        training.shift_bands(plain, 5, rng=draws), rng=draws)
-    assert_allclose(shifted, expected)
-    assert not np.allclose(shifted, plain)
-
-
 @pytest.mark.parametrize('amplitude', [0.25, 1.0])
 @pytest.mark.parametrize('seed', [0, 1])
 def test_random_eq_adds_one_smooth_curve_per_window(amplitude, seed):
