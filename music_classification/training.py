@@ -851,7 +851,7 @@ RECIPES = {
                      spec_augment=True, lr=1e-3, weight_decay=1e-4,
                      lr_schedule='constant', mixup=0.0,
                      label_smoothing=0.0, same_class_mix=0.0,
-                     freq_shift=4, random_eq=0.0, time_stretch=0.0,
+                     freq_shift=4, random_eq=0.0, time_stretch=0.2,
                      stats_weight=0.3, members=1,
                      ensemble_snapshots=7, ensemble_from=0.5,
                      batch_per_song=None, batch_per_class=8,

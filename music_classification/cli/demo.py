@@ -71,8 +71,8 @@ def main(argv=None):
 
 RECIPES = {'article': 'MUSIC_NET, 10.24 s windows, log(1 + mel), Adam 1e-4',
            'improved': 'small CNN, 3 s windows, dB, standardised, masks, '
-                       'band shifts, Adam 1e-3, 7 snapshots, + MFCC '
-                       'statistics'}
+                       'band shifts, time stretch, Adam 1e-3, 7 snapshots, '
+                       '+ MFCC statistics'}
 
 
 def report(out, data, root):
