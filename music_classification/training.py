@@ -404,7 +404,7 @@ def random_eq(x, amplitude, *, rng):
     axis. Window ``i`` gets ``c_i(m) = a_i u + sum_j b_ij cos(pi k_ij (u +
     1) + phi_ij) - mean``, ``u = -1 .. 1`` over the bands, with a tilt
     ``a_i ~ U(-A, A)``, two ripples ``j = 1, 2`` of ``b_ij ~ U(0, A / 2)``
-    and ``k_ij ~ U(1, 4)`` half-cycles at a random phase ``phi_ij``, and
+    and ``k_ij ~ U(1, 4)`` cycles at a random phase ``phi_ij``, and
     its mean over the bands removed, so the window's mean stays where it
     was. The network should not name a song by its recording's colour.
 
@@ -834,8 +834,8 @@ class SnapshotEnsemble(_RunFraction, chainer.training.Extension):
 
 #: The settings of each ``--recipe``. ``article``: the original's, as its
 #: code had them. ``improved``: the ingredients this project's measurements
-#: on real music kept (README, "Does it work on real music?" and "Band
-#: shifts and MFCC statistics").
+#: on real music kept (README, "Does it work on real music?", "Band shifts
+#: and MFCC statistics", "Snapshot ensembles" and "Time stretch").
 RECIPES = {
     'article': dict(model='music_net', n_mels=256, length=160,
                     compression='log1p', normalize='none', spec_augment=False,

@@ -125,8 +125,9 @@ def parse_args(argv=None):
     parser.add_argument('--random-eq', type=float, default=None,
                         help='add a random smooth curve along the mel axis '
                         'of each training window (a random equaliser: a '
-                        'tilt of up to this many standard deviations of '
-                        'the window and two ripples of up to half of it); '
+                        'tilt of up to this much, in the units of the '
+                        'features (standard deviations with --normalize '
+                        'window), and two ripples of up to half of it); '
                         '0: off (article)')
     parser.add_argument('--time-stretch', type=float, default=None,
                         help='slow each training window down by up to this '
@@ -254,9 +255,11 @@ def parse_args(argv=None):
             setattr(args, key, value)
     if args.members > 1 and not snapshots_given:
         args.ensemble_snapshots = 1  # --members replaces the recipe's
-    if args.model == 'wave' and (args.freq_shift or args.stats_weight):
-        fail(PROG, '--model wave reads waveforms: --freq-shift and '
-             '--stats-weight need mel features (give --freq-shift 0 '
+    if args.model == 'wave' and (args.freq_shift or args.stats_weight or
+                                 args.time_stretch or args.random_eq):
+        fail(PROG, '--model wave reads waveforms: --freq-shift, '
+             '--time-stretch, --random-eq and --stats-weight need mel '
+             'features (give --freq-shift 0 --time-stretch 0 '
              '--stats-weight 0 with --recipe improved)')
     if args.freq_shift >= args.n_mels:
         fail(PROG, '--freq-shift must be less than --n-mels ({}), got '
