@@ -80,6 +80,17 @@ def rng():
     return np.random.default_rng(12345)
 
 
+@pytest.fixture
+def cupy():
+    """CuPy, where a CUDA device answers; else the test is skipped."""
+    cupy = pytest.importorskip('cupy')
+    try:
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver or no device
+        pytest.skip('no CUDA device: {}'.format(e))
+    return cupy
+
+
 def tone(freq=440.0, seconds=1.0, sr=SR, amp=0.5):
     t = np.arange(int(round(seconds * sr))) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)

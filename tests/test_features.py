@@ -198,12 +198,7 @@ def test_features_numpy(rng, pad_mode):
 
 @pytest.mark.gpu
 @PAD_MODES
-def test_features_cupy(rng, pad_mode):
-    cupy = pytest.importorskip('cupy')
-    try:
-        cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:  # no driver or no device
-        pytest.skip('no CUDA device: {}'.format(e))
+def test_features_cupy(cupy, rng, pad_mode):
     check_features_on_device(cupy, rng, pad_mode)
 
 
