@@ -713,6 +713,9 @@ class CosineAnnealing(_RunFraction, chainer.training.Extension):
     """
 
     trigger = 1, 'iteration'
+    # After the trainer snapshot's (-100): at --resume, the first alpha is
+    # set once the snapshot has restored the iteration, not from iteration 0
+    priority = -200
 
     def __init__(self, lr, iterations, budget=None):
         self.lr = float(lr)

@@ -806,6 +806,23 @@ def test_resumed_run_equals_an_uninterrupted_one(demo_data, tmp_path):
                                    atol=1e-7, err_msg=key)
 
 
+def test_a_resumed_cosine_schedule_goes_on_where_it_was(demo_data,
+                                                        tmp_path):
+    # Stopped after its snapshot at iteration 4 and resumed for 8, the run's
+    # updates 5-8 use the alphas of 5-8 of 8, the first one included.
+    from music_classification.cli import train
+    argv = train_argv(demo_data, tmp_path, '--iterations', '4',
+                      '--snapshot-every', '4', '--eval-every', '100',
+                      '--lr-schedule', 'cosine', '--lr', '1e-3')
+    assert train.main(argv) == 4
+    os.remove(tmp_path / 'model.npz')
+    argv[argv.index('--iterations') + 1] = '8'
+    assert train.main(argv + ['--resume']) == 8
+    alphas = [e['alpha'] for e in read_log(tmp_path)]
+    expected = [1e-3 * (1 + np.cos(np.pi * i / 8)) / 2 for i in range(4, 8)]
+    assert_allclose(alphas[4:], expected, rtol=1e-6)
+
+
 def test_the_recipes():
     assert training.RECIPES == {
         'article': dict(model='music_net', n_mels=256, length=160,
