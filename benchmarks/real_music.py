@@ -56,6 +56,10 @@ def parser(doc, work):
                    '"all" for every one)')
     p.add_argument('--val', type=float, default=0.34,
                    help='fraction of each composer\'s tracks held out')
+    p.add_argument('--init-from', metavar='FOLDER', default=None,
+                   help='start every run from the model trained in FOLDER '
+                   '(train --init-from; for example a run of the other '
+                   'set); the study goes to a folder ending in -init')
     p.add_argument('--keep-models', action='store_true',
                    help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
     return p
@@ -82,11 +86,15 @@ def run_and_report(args, music, other, composers, prep_seconds):
             'study-{:g}min'.format(args.minutes)
     if args.device not in ('-1', '@numpy'):
         out += '-device{}'.format(args.device)
+    extra = ['--device', args.device]
+    if args.init_from:
+        out += '-init'
+        extra += ['--init-from', os.path.abspath(args.init_from)]
     out = os.path.join(args.work, out)
     t0 = time.perf_counter()
     results = ablation.run_study(music, other, out, variants=variants,
                                  seeds=args.seeds, val_songs=args.val,
-                                 extra=['--device', args.device],
+                                 extra=extra,
                                  keep_models=args.keep_models, **budget)
     print()
     print('machine: {} {}, {} CPUs; data preparation {:.0f} s; study {:.0f} s '

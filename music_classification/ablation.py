@@ -148,6 +148,16 @@ def run_settings(args):
             if key not in NOT_SETTINGS}
 
 
+def same_settings(cached, settings):
+    """Whether a cached result's settings are ``settings``.
+
+    A setting missing from ``cached`` (a flag added since) counts as unset
+    (``None``), so a new flag left out keeps the runs made before it.
+    """
+    return cached is not None and set(cached) <= set(settings) and all(
+        cached.get(key) == value for key, value in settings.items())
+
+
 #: ``train`` flags that do not change what a run learns.
 NOT_SETTINGS = ('music', 'other', 'out', 'resume', 'force', 'snapshot_every',
                 'eval_every', 'log_every', 'no_progress', 'processes')
@@ -173,7 +183,7 @@ def run_variant(name, music, other, out, *, seed, minutes=None,
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = json.load(f)
-        if result.get('settings') == settings:
+        if same_settings(result.get('settings'), settings):
             return result
     start = time.perf_counter()
     steps = training.run_training(args)

@@ -564,3 +564,66 @@ def build_model(model='music_net', n_classes=7, input_shape=None,
     if stats_weight:
         net.add_statistics_classifier(stats_weight, stats_coefficients)
     return net
+
+
+#: The layer that maps a network's features to its classes.
+OUTPUT_LAYER = 'fc5'
+
+
+def _arrays(link):
+    # Every parameter and persistent value of ``link`` by its npz name
+    serializer = chainer.serializers.DictionarySerializer()
+    serializer.save(link)
+    return serializer.target
+
+
+def copy_feature_layers(source, target):
+    """Start ``target`` from the trained layers of ``source``: transfer.
+
+    Every array of ``source`` (weights and batch-norm statistics) but those
+    of its output layer (:data:`OUTPUT_LAYER`) and its statistics classifier
+    is copied into ``target``, which keeps its own output layer: the two
+    may have other classes. Of an :class:`ENSEMBLE` the last member is
+    copied (of a snapshot ensemble, the network at the end of its run).
+
+    Args:
+        source: a trained network (or ensemble) on the CPU.
+        target: a network of the same variant and options (one network,
+            not an ensemble).
+
+    Returns:
+        int: the number of arrays copied.
+
+    Raises:
+        ParameterError: ``target`` is an ensemble, or the two networks'
+            layers differ (each difference is named).
+    """
+    if isinstance(target, ENSEMBLE):
+        raise ParameterError('an ensemble of --members cannot start from '
+                             'one trained network')
+    if isinstance(source, ENSEMBLE):
+        source = source[len(source) - 1]
+    if source.variant != target.variant:
+        raise ParameterError('the trained network is a {}, not a {}'.format(
+            source.variant, target.variant))
+
+    def features_only(arrays):
+        return {key: value for key, value in arrays.items()
+                if not key.startswith((OUTPUT_LAYER + '/', 'stats_'))}
+    have, need = features_only(_arrays(source)), features_only(
+        _arrays(target))
+    differences = sorted(
+        '{} {}'.format(key, 'missing' if key not in have else '{} not {}'
+                       .format(np.shape(have[key]), np.shape(need[key])))
+        for key in need
+        if key not in have or np.shape(have[key]) != np.shape(need[key]))
+    differences += sorted('{} extra'.format(key) for key in have
+                          if key not in need)
+    if differences:
+        more = len(differences) - 3
+        raise ParameterError(
+            'the trained {} does not fit this one: {}{}'.format(
+                source.variant, ', '.join(differences[:3]),
+                ' and {} more'.format(more) if more > 0 else ''))
+    chainer.serializers.NpzDeserializer(have, strict=False).load(target)
+    return len(have)

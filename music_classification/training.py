@@ -48,7 +48,8 @@ from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
 from music_classification.features import FeatureConfig
-from music_classification.net import ENSEMBLE, build_model
+from music_classification.net import (ENSEMBLE, build_model,
+                                      copy_feature_layers)
 from music_classification.serialization import save_model, writable_folder
 
 
@@ -890,6 +891,42 @@ def model_options(args):
     return options
 
 
+def start_from_trained(model, folder, config):
+    """``--init-from``: start ``model`` from the trained run in ``folder``.
+
+    Its layers but the output layer are copied
+    (:func:`~music_classification.net.copy_feature_layers`): a network
+    trained on other music (other artists, even another number of them)
+    lends what it learned of music in general; the output layer starts
+    afresh for this run's classes.
+
+    Args:
+        model: the network about to be trained, on the CPU.
+        folder (str): a training run's folder (``model.npz`` and
+            ``labels.json``).
+        config (FeatureConfig): this run's features; the trained run's must
+            be the same.
+
+    Returns:
+        int: the number of arrays copied.
+
+    Raises:
+        ModelFileError: the folder holds no readable model.
+        ParameterError: other features, or a network that does not fit.
+    """
+    source, _, trained = collection.load_trained(folder)
+    had, has = trained.to_dict(), config.to_dict()
+    differ = ['{} {} where this run has {}'.format(key, had.get(key), value)
+              for key, value in sorted(has.items()) if had.get(key) != value]
+    if differ:
+        raise ParameterError('--init-from {}: trained on other features '
+                             '({})'.format(folder, ', '.join(differ)))
+    try:
+        return copy_feature_layers(source, model)
+    except ParameterError as e:
+        raise ParameterError('--init-from {}: {}'.format(folder, e)) from None
+
+
 def _ensemble(members, snapshots, start):
     # How a run's ensemble is made, as --resume compares it
     return {'members': members, 'ensemble_snapshots': snapshots,
@@ -1095,6 +1132,12 @@ def run_training(args):  # pragma: no mutate block
     model = on_every_rank(
         comm, build_model, args.model, n_classes=len(songs.class_names),
         input_shape=config.input_shape, **model_options(args))
+    if args.init_from:
+        copied = on_every_rank(comm, start_from_trained, model,
+                               args.init_from, config)
+        if rank == 0:
+            print('started from {} ({} arrays, all but the output layer)'
+                  .format(args.init_from, copied), flush=True)
     # The song split by artist name, as labels.json keeps it.
     split = {part: {songs.class_names[k]: v for k, v in paths.items()}
              for part, paths in (('train_songs', train_songs),
@@ -1276,7 +1319,8 @@ def save_run_labels(args, class_names, config, spec,
                     balance_songs=args.balance_songs,
                     spec_augment=args.spec_augment, noise=not args.no_noise,
                     batch_per_song=args.batch_per_song,
-                    batch_per_class=args.batch_per_class, seed=args.seed),
+                    batch_per_class=args.batch_per_class, seed=args.seed,
+                    init_from=args.init_from),
         **split)
 
 

@@ -75,6 +75,12 @@ def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
     path = os.path.join(out, 'result.json')
     with open(path) as f:
         stale = json.load(f)
+    older = json.loads(json.dumps(stale))  # a run from before --init-from
+    del older['settings']['init_from']
+    older['clip_accuracy'] = -2.0
+    with open(path, 'w') as f:
+        json.dump(older, f)
+    assert run()['clip_accuracy'] == -2.0  # still the same run: read back
     stale['settings']['lr'] = 0.5  # as if the recipe had changed since
     stale['clip_accuracy'] = -1.0
     with open(path, 'w') as f:
@@ -87,6 +93,24 @@ def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
         json.dump(stale, f)
     assert run()['clip_accuracy'] >= 0
     assert run(iterations=2)['steps'] == 2  # another budget: run again
+
+
+@pytest.mark.parametrize('cached, same', [
+    ({'lr': 0.001, 'init_from': None}, True),
+    # a flag added since: unset in the runs made before it
+    ({'lr': 0.001}, True),
+    ({'lr': 0.002, 'init_from': None}, False),
+    ({'lr': 0.001, 'init_from': '/a/run'}, False),
+    ({'lr': 0.001, 'init_from': None, 'gone': 1}, False),
+    ({}, False),
+    (None, False),
+])
+def test_a_setting_added_since_keeps_the_runs_made_before_it(cached, same):
+    assert ablation.same_settings(
+        cached, {'lr': 0.001, 'init_from': None}) is same
+    if cached:  # a run that set the new flag is another run
+        assert not ablation.same_settings(
+            cached, {'lr': 0.001, 'init_from': '/b/run'})
 
 
 @pytest.mark.parametrize('name, extra, members, steps', [

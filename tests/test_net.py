@@ -1,4 +1,5 @@
 import os
+import re
 
 import chainer
 import numpy as np
@@ -648,3 +649,73 @@ def test_bad_member_counts(members, message):
         build_model('small_cnn', n_classes=3, input_shape=(32, 24),
                     members=members)
     assert str(e.value) == message
+
+
+def _bn_statistics(net, rng):
+    # Running statistics that no fresh network has
+    for name in ('bn1', 'bn2', 'bn3', 'bn4'):
+        bn = getattr(net, name)
+        bn.avg_mean[...] = rng.normal(size=bn.avg_mean.shape)
+        bn.avg_var[...] = rng.uniform(0.5, 2, size=bn.avg_var.shape)
+
+
+@pytest.mark.parametrize('members', [1, 3])
+def test_a_network_starts_from_all_but_the_output_layer_of_another(members):
+    from music_classification.net import copy_feature_layers
+    np.random.seed(5)
+    rng = np.random.default_rng(5)
+    # Trained on 4 classes (a snapshot ensemble of 3, or one network) ...
+    source = build_model('small_cnn', n_classes=4, input_shape=(32, 24),
+                         width=4, members=members, stats_weight=0.3)
+    last = source[members - 1] if members > 1 else source
+    for net in (source if members > 1 else [source]):
+        _bn_statistics(net, rng)
+    # ... and started on 3 other classes.
+    target = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                         width=4, stats_weight=0.3)
+    output = target.fc5.W.array.copy(), target.fc5.b.array.copy()
+    stats_W = target.stats_W.copy()
+    # 4 convolutions, 4 batch norms of 5 arrays (N included)
+    assert copy_feature_layers(source, target) == 24
+    for name in ('conv1', 'conv2', 'conv3', 'conv4'):
+        assert_array_equal(getattr(target, name).W.array,
+                           getattr(last, name).W.array)
+    for name in ('bn1', 'bn4'):
+        for key in ('gamma', 'beta', 'avg_mean', 'avg_var'):
+            value = getattr(getattr(target, name), key)
+            assert_array_equal(getattr(value, 'array', value), getattr(
+                getattr(getattr(last, name), key), 'array',
+                getattr(getattr(last, name), key)))
+    # The output layer and the statistics classifier are its own.
+    assert_array_equal(target.fc5.W.array, output[0])
+    assert_array_equal(target.fc5.b.array, output[1])
+    assert_array_equal(target.stats_W, stats_W)
+    # The copies are copies: training one does not move the other.
+    target.conv1.W.array[...] += 1
+    assert not np.allclose(target.conv1.W.array, last.conv1.W.array)
+
+
+@pytest.mark.parametrize('other, message', [
+    (dict(model='small_cnn', width=8),
+     'bn1/avg_mean (4,) not (8,), bn1/avg_var (4,) not (8,), bn1/beta (4,) '
+     'not (8,) and 17 more'),
+    (dict(model='music_net', pooling=True, head='pool'),
+     'a small_cnn, not a music_net'),
+])
+def test_a_network_of_another_shape_is_refused_by_name(other, message):
+    from music_classification.net import copy_feature_layers
+    source = build_model('small_cnn', n_classes=4, input_shape=(112, 89),
+                         width=4)
+    target = build_model(n_classes=3, input_shape=(112, 89), **other)
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        copy_feature_layers(source, target)
+
+
+def test_an_ensemble_of_members_is_not_started_from_one_network():
+    from music_classification.net import copy_feature_layers
+    source = build_model('small_cnn', n_classes=4, input_shape=(32, 24),
+                         width=4)
+    target = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
+                         width=4, members=2)
+    with pytest.raises(ParameterError, match='ensemble'):
+        copy_feature_layers(source, target)

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import numpy as np
+from numpy.testing import assert_array_equal
 import pytest
 
 from conftest import cli, read_log, train_argv
@@ -223,6 +225,47 @@ def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
     assert bad.stderr.strip() == \
         'music-classification train: --out {}: not a folder'.format(
             tmp_path / 'file')
+
+
+def test_a_run_starts_from_another_runs_network(trained, demo_data,
+                                                tmp_path):
+    out, _ = trained
+    # Adam's alpha 0: the one step moves nothing, so the model saved is
+    # the network the run started from.
+    result = run(train_cmd(demo_data, tmp_path / 'from', '--iterations', '1',
+                           '--lr', '0', '--snapshot-every', '0',
+                           '--init-from', str(out)))
+    assert result.returncode == 0, result.stderr
+    # MUSIC_NET: conv1..conv3 and fc4, each W and b
+    assert 'started from {} (8 arrays, all but the output layer)'.format(
+        out) in result.stdout
+    with np.load(out / 'model.npz') as source, \
+            np.load(tmp_path / 'from' / 'model.npz') as started:
+        assert sorted(source.files) == sorted(started.files)
+        for key in ('conv1', 'conv2', 'conv3', 'fc4'):
+            assert_array_equal(started[key + '/W'], source[key + '/W'])
+            assert_array_equal(started[key + '/b'], source[key + '/b'])
+        # The output layer starts afresh.
+        assert not np.allclose(started['fc5/W'], source['fc5/W'])
+    with open(tmp_path / 'from' / 'labels.json') as f:
+        assert json.load(f)['recipe']['init_from'] == str(out)
+    # Other features, or an ensemble of members: refused in one line,
+    # before anything is written.
+    other = run(train_cmd(demo_data, tmp_path / 'other', '--iterations',
+                          '1', '--init-from', str(out), '--n-mels', '128'))
+    assert other.returncode != 0 and 'Traceback' not in other.stderr
+    assert other.stderr.strip() == (
+        'music-classification train: --init-from {}: trained on other '
+        'features (n_mels 256 where this run has 128)'.format(out))
+    assert not os.path.exists(tmp_path / 'other' / 'labels.json')
+    members = run(train_cmd(demo_data, tmp_path / 'members', '--iterations',
+                            '1', '--init-from', str(out), '--members', '2'))
+    assert members.returncode != 0 and 'Traceback' not in members.stderr
+    assert '--init-from starts one network' in members.stderr
+    missing = run(train_cmd(demo_data, tmp_path / 'missing', '--iterations',
+                            '1', '--init-from', str(tmp_path / 'nothing')))
+    assert missing.returncode != 0 and 'Traceback' not in missing.stderr
+    assert str(tmp_path / 'nothing') in missing.stderr
 
 
 def test_default_batches_are_the_originals(demo_data, tmp_path):

@@ -173,6 +173,11 @@ def parse_args(argv=None):
                         help='initial weights: the original\'s wscale as '
                         'Chainer v1.9+ read it (per-layer std, default) or '
                         'as v1.8 did (N(0, 0.02^2))')
+    parser.add_argument('--init-from', metavar='FOLDER', default=None,
+                        help='start from the layers of the model trained in '
+                        'FOLDER (on other music, with the same --model and '
+                        'features), all but its output layer, which starts '
+                        'afresh for this run\'s artists')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -270,6 +275,9 @@ def parse_args(argv=None):
     if args.members > 1 and args.ensemble_snapshots > 1:
         fail(PROG, '--members and --ensemble-snapshots are two kinds of '
              'ensemble; give one of them')
+    if args.init_from and args.members > 1:
+        fail(PROG, '--init-from starts one network from a trained one; '
+             'it cannot start an ensemble of --members')
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
