@@ -12,6 +12,7 @@ import subprocess
 import time
 
 from music_classification import ablation
+from music_classification.errors import MusicClassificationError
 
 
 def download_and_unpack(packages, work):
@@ -58,8 +59,11 @@ def parser(doc, work):
                    help='fraction of each composer\'s tracks held out')
     p.add_argument('--init-from', metavar='FOLDER', default=None,
                    help='start every run from the model trained in FOLDER '
-                   '(train --init-from; for example a run of the other '
-                   'set); the study goes to a folder ending in -init')
+                   '(train --init-from; for example a run of the other set '
+                   'kept with --keep-models), skipping the variants of '
+                   'other features or network; the study goes to a folder '
+                   'ending in -init (a study from another FOLDER replaces '
+                   'its runs)')
     p.add_argument('--keep-models', action='store_true',
                    help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
     return p
@@ -89,6 +93,15 @@ def run_and_report(args, music, other, composers, prep_seconds):
     extra = ['--device', args.device]
     if args.init_from:
         out += '-init'
+        try:
+            unfit = ablation.unfit_for(args.init_from, variants, music,
+                                       other, extra=extra)
+        except MusicClassificationError as e:
+            raise SystemExit('--init-from: {}'.format(e)) from None
+        if unfit:
+            print('--init-from {}: skipping {} (other features or network)'
+                  .format(args.init_from, ', '.join(unfit)), flush=True)
+            variants = [name for name in variants if name not in unfit]
         extra += ['--init-from', os.path.abspath(args.init_from)]
     out = os.path.join(args.work, out)
     t0 = time.perf_counter()

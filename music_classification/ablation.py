@@ -138,6 +138,34 @@ def variant_args(name, music, other, out, *, seed, minutes=None,
     return args
 
 
+def unfit_for(folder, variants, music, other, extra=()):
+    """The variants whose networks cannot start from the run in ``folder``.
+
+    ``train --init-from`` needs the trained run's features and network
+    variant, and one network; the study's variants differ in both
+    (``article`` reads 256 mel bands with MUSIC_NET, ``improved`` 128 with
+    the small CNN), and ``two_members`` trains two networks. ``extra``:
+    the study's other flags, ``--init-from`` not among them.
+
+    Returns:
+        list: the names in ``variants`` that do not fit, in their order.
+
+    Raises:
+        ModelFileError: ``folder`` holds no readable ``labels.json``.
+    """
+    from music_classification.net import MODELS
+    info, config = collection.load_labels(os.path.join(folder, 'labels.json'))
+    trained = (config.to_dict(), info.get('model', {}).get('model'))
+    unfit = []
+    for name in variants:
+        args = variant_args(name, music, other, os.devnull, seed=0,
+                            extra=extra)
+        if args.members > 1 or (training.feature_config(args).to_dict(),
+                                MODELS[args.model].variant) != trained:
+            unfit.append(name)
+    return unfit
+
+
 def run_settings(args):
     """What parsed flags resolve to, but for paths and reporting.
 

@@ -583,8 +583,10 @@ def copy_feature_layers(source, target):
     Every array of ``source`` (weights and batch-norm statistics) but those
     of its output layer (:data:`OUTPUT_LAYER`) and its statistics classifier
     is copied into ``target``, which keeps its own output layer: the two
-    may have other classes. Of an :class:`ENSEMBLE` the last member is
-    copied (of a snapshot ensemble, the network at the end of its run).
+    may have other classes. Their options (pooling, head, width, ...) must
+    be the same, but for the dropout ratio and the initial weights' scale.
+    Of an :class:`ENSEMBLE` the last member is copied (of a snapshot
+    ensemble, the network at the end of its run).
 
     Args:
         source: a trained network (or ensemble) on the CPU.
@@ -596,7 +598,7 @@ def copy_feature_layers(source, target):
 
     Raises:
         ParameterError: ``target`` is an ensemble, or the two networks'
-            layers differ (each difference is named).
+            variants, options or layers differ (each difference is named).
     """
     if isinstance(target, ENSEMBLE):
         raise ParameterError('an ensemble of --members cannot start from '
@@ -606,17 +608,27 @@ def copy_feature_layers(source, target):
     if source.variant != target.variant:
         raise ParameterError('the trained network is a {}, not a {}'.format(
             source.variant, target.variant))
+    had, has = source._spec(), target._spec()
+    options = ['{} {} where this one has {}'.format(key, had.get(key),
+                                                    has.get(key))
+               for key in sorted(set(had) | set(has))
+               if key not in ('dropout_ratio', 'init')
+               and had.get(key) != has.get(key)]
+    if options:
+        raise ParameterError('the trained {} has other options: {}'.format(
+            source.variant, ', '.join(options)))
 
     def features_only(arrays):
         return {key: value for key, value in arrays.items()
                 if not key.startswith((OUTPUT_LAYER + '/', 'stats_'))}
-    have, need = features_only(_arrays(source)), features_only(
-        _arrays(target))
-    differences = sorted(
-        '{} {}'.format(key, 'missing' if key not in have else '{} not {}'
-                       .format(np.shape(have[key]), np.shape(need[key])))
+    have = features_only(_arrays(source))
+    need = features_only(_arrays(target))
+    differences = sorted('{} missing'.format(key) for key in need
+                         if key not in have)
+    differences += sorted(
+        '{} {} not {}'.format(key, np.shape(have[key]), np.shape(need[key]))
         for key in need
-        if key not in have or np.shape(have[key]) != np.shape(need[key]))
+        if key in have and np.shape(have[key]) != np.shape(need[key]))
     differences += sorted('{} extra'.format(key) for key in have
                           if key not in need)
     if differences:

@@ -914,7 +914,10 @@ def start_from_trained(model, folder, config):
         ModelFileError: the folder holds no readable model.
         ParameterError: other features, or a network that does not fit.
     """
-    source, _, trained = collection.load_trained(folder)
+    try:
+        source, _, trained = collection.load_trained(folder)
+    except MusicClassificationError as e:
+        raise type(e)('--init-from {}: {}'.format(folder, e)) from None
     had, has = trained.to_dict(), config.to_dict()
     differ = ['{} {} where this run has {}'.format(key, had.get(key), value)
               for key, value in sorted(has.items()) if had.get(key) != value]
@@ -1132,7 +1135,8 @@ def run_training(args):  # pragma: no mutate block
     model = on_every_rank(
         comm, build_model, args.model, n_classes=len(songs.class_names),
         input_shape=config.input_shape, **model_options(args))
-    if args.init_from:
+    if args.init_from and not (args.resume and glob.glob(os.path.join(
+            args.out, 'snapshot_iter_*'))):  # else the snapshot's weights
         copied = on_every_rank(comm, start_from_trained, model,
                                args.init_from, config)
         if rank == 0:

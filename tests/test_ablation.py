@@ -136,3 +136,36 @@ def test_an_ensemble_gets_its_share_of_the_steps(name, extra, members,
 def test_which_variants_save_a_snapshot_ensemble(name, snapshots):
     args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)
     assert args.ensemble_snapshots == snapshots
+
+
+def test_the_variants_that_cannot_start_from_a_trained_run(demo_data,
+                                                           tmp_path):
+    # A run of the improved recipe: 128 mel bands, decibels, the small CNN
+    from music_classification import collection
+    args = ablation.variant_args('improved', demo_data.music_dir,
+                                 demo_data.other_dir, os.devnull, seed=0)
+    collection.save_labels(str(tmp_path / 'labels.json'), ['Other', 'a', 'b'],
+                           ablation.training.feature_config(args),
+                           model={'model': 'small_cnn', 'width': 16})
+    names = ['article', 'improved', 'mixup', 'two_members', 'mels64',
+             'small_cnn', 'no_stretch']
+    # other features (article: 256 bands; mels64; small_cnn: log1p, not
+    # standardised), another network (article), two networks
+    assert ablation.unfit_for(str(tmp_path), names, demo_data.music_dir,
+                              demo_data.other_dir) == [
+        'article', 'two_members', 'mels64', 'small_cnn']
+    # a study's own flags count too
+    assert ablation.unfit_for(str(tmp_path), ['improved'],
+                              demo_data.music_dir, demo_data.other_dir,
+                              extra=['--length', '16']) == ['improved']
+    # another network on the same features
+    collection.save_labels(str(tmp_path / 'labels.json'), ['Other', 'a', 'b'],
+                           ablation.training.feature_config(args),
+                           model={'model': 'music_net', 'head': 'pool'})
+    assert ablation.unfit_for(str(tmp_path), ['improved'],
+                              demo_data.music_dir,
+                              demo_data.other_dir) == ['improved']
+    with pytest.raises(ablation.collection.ModelFileError,
+                       match='no such file'):
+        ablation.unfit_for(str(tmp_path / 'none'), names,
+                           demo_data.music_dir, demo_data.other_dir)

@@ -674,6 +674,8 @@ def test_a_network_starts_from_all_but_the_output_layer_of_another(members):
     target = build_model('small_cnn', n_classes=3, input_shape=(32, 24),
                          width=4, stats_weight=0.3)
     output = target.fc5.W.array.copy(), target.fc5.b.array.copy()
+    source.stats_W[...] = rng.normal(size=source.stats_W.shape)
+    target.stats_W[...] = rng.normal(size=target.stats_W.shape)
     stats_W = target.stats_W.copy()
     # 4 convolutions, 4 batch norms of 5 arrays (N included)
     assert copy_feature_layers(source, target) == 24
@@ -695,17 +697,26 @@ def test_a_network_starts_from_all_but_the_output_layer_of_another(members):
     assert not np.allclose(target.conv1.W.array, last.conv1.W.array)
 
 
-@pytest.mark.parametrize('other, message', [
-    (dict(model='small_cnn', width=8),
-     'bn1/avg_mean (4,) not (8,), bn1/avg_var (4,) not (8,), bn1/beta (4,) '
-     'not (8,) and 17 more'),
-    (dict(model='music_net', pooling=True, head='pool'),
+@pytest.mark.parametrize('trained, other, message', [
+    (dict(model='small_cnn', width=4), dict(model='small_cnn', width=8),
+     'the trained small_cnn has other options: width 4 where this one has '
+     '8'),
+    (dict(model='small_cnn', width=4),
+     dict(model='music_net', pooling=True, head='pool'),
      'a small_cnn, not a music_net'),
+    (dict(model='music_net', head='pool'),
+     dict(model='music_net_pool', head='pool'),
+     'the trained music_net has other options: pooling False where this one '
+     'has True'),
+    # options alike, another input: MUSIC_NET's fc4 does not fit
+    (dict(model='music_net', input_shape=(112, 160)), dict(model='music_net'),
+     'the trained music_net does not fit this one: fc4/W (4096, '),
 ])
-def test_a_network_of_another_shape_is_refused_by_name(other, message):
+def test_a_network_of_another_shape_is_refused_by_name(trained, other,
+                                                       message):
     from music_classification.net import copy_feature_layers
-    source = build_model('small_cnn', n_classes=4, input_shape=(112, 89),
-                         width=4)
+    source = build_model(n_classes=4, **dict(dict(input_shape=(112, 89)),
+                                             **trained))
     target = build_model(n_classes=3, input_shape=(112, 89), **other)
     with pytest.raises(ParameterError, match=re.escape(message)):
         copy_feature_layers(source, target)

@@ -3,6 +3,7 @@ data."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -100,7 +101,6 @@ def test_evaluate_scores_the_held_out_songs(trained, demo_data):
 def test_evaluate_skips_bad_files_and_keeps_its_scores(trained, demo_data,
                                                        tmp_path):
     out, _ = trained
-    import shutil
     music = tmp_path / 'music'
     for artist in demo_data.artists:
         os.makedirs(music / artist)
@@ -189,7 +189,6 @@ def test_resume_refuses_another_run(trained, demo_data, tmp_path):
 
 def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
                                                       tmp_path):
-    import shutil
     out, _ = trained
     before = (out / 'labels.json').read_bytes()
     result = run(train_cmd(demo_data, out, '--iterations', '1'))
@@ -249,6 +248,15 @@ def test_a_run_starts_from_another_runs_network(trained, demo_data,
         assert not np.allclose(started['fc5/W'], source['fc5/W'])
     with open(tmp_path / 'from' / 'labels.json') as f:
         assert json.load(f)['recipe']['init_from'] == str(out)
+    # A resumed run takes its weights from its snapshot, not from FOLDER.
+    shutil.copytree(out, tmp_path / 'resumed')
+    resumed = run(train_cmd(demo_data, tmp_path / 'resumed', '--iterations',
+                            '13', '--resume', '--snapshot-every', '0',
+                            '--init-from', str(tmp_path / 'from')))
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'started from' not in resumed.stdout
+    assert [e['iteration'] for e in read_log(tmp_path / 'resumed')][-2:] == \
+        [12, 13]
     # Other features, or an ensemble of members: refused in one line,
     # before anything is written.
     other = run(train_cmd(demo_data, tmp_path / 'other', '--iterations',
@@ -413,7 +421,6 @@ def test_predict_file_and_folder(trained, demo_data, tmp_path):
 def messy_folder(root, demo_data):
     """Good songs and every kind of bad file, as a real collection has."""
     import numpy as np
-    import shutil
     import soundfile
     song = demo_data.songs[demo_data.artists[0]][0]
     for sub in ('a', 'b'):  # a/x.wav and b/x.wav: same name, two folders

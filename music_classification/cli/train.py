@@ -15,6 +15,7 @@ overrides a recipe's value. Whole songs are held out per artist
 """
 
 import argparse
+import os
 
 from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
@@ -177,7 +178,8 @@ def parse_args(argv=None):
                         help='start from the layers of the model trained in '
                         'FOLDER (on other music, with the same --model and '
                         'features), all but its output layer, which starts '
-                        'afresh for this run\'s artists')
+                        'afresh for this run\'s artists (of an ensemble, '
+                        'its last network)')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -275,6 +277,8 @@ def parse_args(argv=None):
     if args.members > 1 and args.ensemble_snapshots > 1:
         fail(PROG, '--members and --ensemble-snapshots are two kinds of '
              'ensemble; give one of them')
+    if args.init_from:
+        args.init_from = os.path.abspath(args.init_from)
     if args.init_from and args.members > 1:
         fail(PROG, '--init-from starts one network from a trained one; '
              'it cannot start an ensemble of --members')
