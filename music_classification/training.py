@@ -983,6 +983,19 @@ def _architecture(spec):
             if k not in ('init', 'dropout_ratio')}
 
 
+def snapshots_in(out):
+    """The trainer snapshots in a run's folder, oldest first."""
+    return sorted(glob.glob(os.path.join(out, 'snapshot_iter_*')))
+
+
+def loads_snapshot(args):
+    """Whether the run takes its state from a snapshot in ``--out``: with
+    ``--resume`` and ``--snapshot-every`` (the snapshot extension loads the
+    latest one, :func:`add_snapshots`) when there is one."""
+    return bool(args.resume and args.snapshot_every and
+                snapshots_in(args.out))
+
+
 def check_out_folder(args, rank, now):
     """Never overwrite another run; resume only the same run.
 
@@ -996,7 +1009,7 @@ def check_out_folder(args, rank, now):
     Raises:
         ParameterError: the folder holds another run.
     """
-    snapshots = sorted(glob.glob(os.path.join(args.out, 'snapshot_iter_*')))
+    snapshots = snapshots_in(args.out)
     if rank == 0:
         for tmp in glob.glob(os.path.join(args.out, 'tmpsnapshot_iter_*')):
             if os.path.isdir(tmp):
@@ -1135,8 +1148,7 @@ def run_training(args):  # pragma: no mutate block
     model = on_every_rank(
         comm, build_model, args.model, n_classes=len(songs.class_names),
         input_shape=config.input_shape, **model_options(args))
-    if args.init_from and not (args.resume and glob.glob(os.path.join(
-            args.out, 'snapshot_iter_*'))):  # else the snapshot's weights
+    if args.init_from and not loads_snapshot(args):  # else the snapshot's
         copied = on_every_rank(comm, start_from_trained, model,
                                args.init_from, config)
         if rank == 0:

@@ -248,15 +248,16 @@ def test_a_run_starts_from_another_runs_network(trained, demo_data,
         assert not np.allclose(started['fc5/W'], source['fc5/W'])
     with open(tmp_path / 'from' / 'labels.json') as f:
         assert json.load(f)['recipe']['init_from'] == str(out)
-    # A resumed run takes its weights from its snapshot, not from FOLDER.
-    shutil.copytree(out, tmp_path / 'resumed')
-    resumed = run(train_cmd(demo_data, tmp_path / 'resumed', '--iterations',
-                            '13', '--resume', '--snapshot-every', '0',
-                            '--init-from', str(tmp_path / 'from')))
-    assert resumed.returncode == 0, resumed.stderr
-    assert 'started from' not in resumed.stdout
-    assert [e['iteration'] for e in read_log(tmp_path / 'resumed')][-2:] == \
-        [12, 13]
+    # A resumed run takes its weights from its snapshot, not from FOLDER;
+    # with --snapshot-every 0 no snapshot is loaded, so FOLDER's are used.
+    for every, loaded in (('6', True), ('0', False)):
+        shutil.copytree(out, tmp_path / ('resumed' + every))
+        resumed = run(train_cmd(demo_data, tmp_path / ('resumed' + every),
+                                '--iterations', '13', '--resume',
+                                '--snapshot-every', every,
+                                '--init-from', str(tmp_path / 'from')))
+        assert resumed.returncode == 0, resumed.stderr
+        assert ('started from' not in resumed.stdout) is loaded
     # Other features, or an ensemble of members: refused in one line,
     # before anything is written.
     other = run(train_cmd(demo_data, tmp_path / 'other', '--iterations',
