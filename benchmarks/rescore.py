@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+"""Kept models scored again: test-time band shifts, song votes, statistics.
+
+Three ways to get more out of a trained model without training it again,
+each tried on the runs given (kept with ``--keep-models``), on their
+held-out songs (``labels.json``), on the same 10.24 s clips every 5 s as
+``music-classification evaluate``:
+
+* **test-time band shifts**: each window's probabilities averaged over
+  copies of it moved up and down the mel axis by up to 1, 2 or 4 bands
+  (the training's ``--freq-shift``, bands left zeroed);
+* **another song vote**: a song's artist by the mean log probability of its
+  clips, or by the majority of its clips, instead of the mean probability;
+* **another statistics classifier**: the share of the model's own
+  (``--stats-weight``) at 0 and 0.5, and the classifier fitted again on the
+  run's training songs and "Other" sounds with 20, 40 or 128 cepstral
+  coefficients and ``C`` of 0.1, 1 or 10, mixed in at the model's share.
+
+The first row scores the model as it was saved (its ``result.json``)::
+
+    python -m benchmarks.rescore \\
+        benchmarks/wesnoth/work/study-2346steps/time_stretch-seed0
+"""
+
+import argparse
+import os
+
+import numpy as np
+
+SHIFTS = (1, 2, 4)
+COEFFICIENTS = (20, 40, 128)
+PENALTIES = (0.1, 1.0, 10.0)
+
+
+def shifted(x, k):
+    """``x`` ``(batch, 1, n_mels, frames)`` moved up by ``k`` mel bands
+    (down for ``k < 0``), the bands it leaves 0."""
+    out = np.zeros_like(x)
+    n_mels = x.shape[2]
+    if k >= 0:
+        out[:, :, k:] = x[:, :, :n_mels - k]
+    else:
+        out[:, :, :k] = x[:, :, -k:]
+    return out
+
+
+def clip_windows(y, config):
+    """The windows that score ``y``'s clips, as ``predict_windows`` takes
+    them: ``(n_clips, waves)``, ``waves`` ``(n_clips * per_clip, window)``
+    clip-major."""
+    from music_classification import predict
+    window = config.window_samples
+    clip = max(window, int(round(predict.WINDOW_SAMPLES / 16000.0
+                                 * config.sr)))
+    if len(y) < clip:
+        y = np.concatenate([y, np.zeros(clip - len(y), dtype=y.dtype)])
+    starts = predict.window_starts(len(y), clip, int(round(5.0 * config.sr)))
+    inside = predict.window_starts(clip, window, max(1, window // 2))
+    if inside[-1] != clip - window:
+        inside = np.append(inside, clip - window)
+    every = (starts[:, None] + inside[None, :]).ravel()
+    return len(starts), np.stack([y[s:s + window] for s in every])
+
+
+def softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def held_out_scores(model, config, songs, names, batch_size=64):
+    """Per song: its label, the network's probabilities for every shift in
+    ``-max(SHIFTS) .. max(SHIFTS)`` ``(shifts, clips, per_clip, classes)``,
+    the model's statistics classifier's ``(clips, per_clip, classes)`` and
+    the windows' statistics for each of ``COEFFICIENTS``."""
+    import chainer
+    from music_classification import audio
+    from music_classification.features import window_statistics
+    index = {name: label for label, name in enumerate(names)}
+    shifts = range(-max(SHIFTS), max(SHIFTS) + 1)
+    out = []
+    for artist, paths in sorted(songs.items()):
+        for path in paths:
+            y, _ = audio.load_audio(path, sr=config.sr)
+            n_clips, waves = clip_windows(y, config)
+            net, own, stats = [], [], {n: [] for n in COEFFICIENTS}
+            with chainer.using_config('train', False), \
+                    chainer.no_backprop_mode():
+                for i in range(0, len(waves), batch_size):
+                    x = config(waves[i:i + batch_size])
+                    net.append(np.stack([softmax(
+                        model.forward(shifted(x, k)).array)
+                        for k in shifts]))
+                    if model.stats_weight:
+                        own.append(softmax(model.statistics_scores(x)))
+                    for n in COEFFICIENTS:
+                        stats[n].append(window_statistics(
+                            x=x, n_coefficients=n))
+            shape = (n_clips, -1, len(names))
+            out.append(dict(
+                label=index[artist],
+                net=np.concatenate(net, axis=1).reshape(
+                    (len(shifts),) + shape),
+                own=np.concatenate(own).reshape(shape) if own else None,
+                stats={n: np.concatenate(v).astype(np.float64)
+                       for n, v in stats.items()}))
+    return out
+
+
+def training_statistics(config, train_songs, other, names):
+    """The statistics of the windows a statistics classifier is fitted on
+    (``training.statistics_windows``), for each of ``COEFFICIENTS``, and
+    their labels."""
+    from music_classification.dataset import READ_DATASET, READ_DATASET2
+    from music_classification.features import window_statistics
+    from music_classification.training import statistics_windows
+    common = dict(chunk=config.chunk, length=config.length,
+                  expected_fs=config.sr, compression=config.compression,
+                  augment=False, noise_augment=False,
+                  rng=np.random.default_rng(0))
+    classes = [[READ_DATASET2(other, label=0, **common)]]
+    for artist in names[1:]:
+        classes.append([READ_DATASET(p, label=len(classes), **common)
+                        for p in train_songs[artist]])
+    waves, labels = [], []
+    for wave, label in statistics_windows(classes, config.window_samples):
+        waves.append(wave)
+        labels.append(label)
+    stats = {n: [] for n in COEFFICIENTS}
+    for i in range(0, len(waves), 64):
+        x = config(np.stack(waves[i:i + 64]))
+        for n in COEFFICIENTS:
+            stats[n].append(window_statistics(x=x, n_coefficients=n))
+    return ({n: np.concatenate(v).astype(np.float64)
+             for n, v in stats.items()}, np.array(labels))
+
+
+def refitted(train, labels, songs, n, C, n_classes):
+    """Each song's ``(clips, per_clip, classes)`` probabilities from a
+    statistics classifier of ``n`` coefficients fitted with ``C``."""
+    from music_classification.training import fit_logistic_regression
+    X = train[n]
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    W, b = fit_logistic_regression((X - mean) / scale, labels, n_classes,
+                                   C=C)
+    return [softmax(((s['stats'][n] - mean) / scale) @ W.T + b).reshape(
+        s['net'].shape[1:]) for s in songs]
+
+
+def accuracy(songs, shift=0, weight=0.0, stats=None, vote='mean'):
+    """Clip and song accuracy of one way of scoring.
+
+    ``shift``: the largest test-time band shift; ``weight``: the
+    statistics classifier's share; ``stats``: its probabilities per song
+    (None: the model's own); ``vote``: ``mean``, ``log`` or ``majority``.
+    """
+    right_clips = clips = right_songs = 0
+    for i, song in enumerate(songs):
+        middle = len(song['net']) // 2
+        p = song['net'][middle - shift:middle + shift + 1].mean(axis=0)
+        if weight:
+            s = song['own'] if stats is None else stats[i]
+            p = (1 - weight) * p + weight * s
+        clip = p.mean(axis=1)  # (clips, classes)
+        right_clips += int((clip.argmax(axis=1) == song['label']).sum())
+        clips += len(clip)
+        if vote == 'mean':
+            score = clip.mean(axis=0)
+        elif vote == 'log':
+            score = np.log(clip + 1e-6).mean(axis=0)
+        else:  # the most clips, ties to the larger mean probability
+            score = (np.bincount(clip[:, 1:].argmax(axis=1) + 1,
+                                 minlength=clip.shape[1])
+                     + 1e-3 * clip.mean(axis=0))
+        score[0] = -np.inf  # songs vote among the artists
+        right_songs += int(score.argmax() == song['label'])
+    return right_clips / clips, right_songs / len(songs)
+
+
+def rows_for(run, other):
+    """``(scoring, (clip, song))`` rows of one run."""
+    from music_classification import collection
+    model, names, config = collection.load_trained(run)
+    info, _ = collection.load_labels(os.path.join(run, 'labels.json'))
+    w = model.stats_weight
+    songs = held_out_scores(model, config, info['val_songs'], names)
+    rows = [('as saved (statistics share {:g})'.format(w),
+             accuracy(songs, weight=w))]
+    rows += [('test-time band shifts up to {}'.format(k),
+              accuracy(songs, shift=k, weight=w)) for k in SHIFTS]
+    rows += [('songs by mean log probability',
+              accuracy(songs, weight=w, vote='log')),
+             ('songs by the majority of clips',
+              accuracy(songs, weight=w, vote='majority'))]
+    if not w:
+        return rows
+    rows += [('statistics share {:g}'.format(v), accuracy(songs, weight=v))
+             for v in (0.0, 0.5)]
+    train, labels = training_statistics(config, info['train_songs'], other,
+                                        names)
+    for n in COEFFICIENTS:
+        for C in PENALTIES:
+            stats = refitted(train, labels, songs, n, C, len(names))
+            rows.append(('statistics refitted: {} coefficients, C = {:g}'
+                         .format(n, C), accuracy(songs, weight=w,
+                                                 stats=stats)))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('runs', nargs='+', help='training run folders '
+                        '(model.npz and labels.json)')
+    parser.add_argument('--other', help='the "Other" sounds the runs '
+                        'trained on (default: data/other two folders above '
+                        'each run, where the real-music benchmarks put '
+                        'them)')
+    args = parser.parse_args(argv)
+    table = {}
+    for run in args.runs:
+        other = args.other or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(run))),
+            'data', 'other')
+        for label, (clip, song) in rows_for(run, other):
+            table.setdefault(label, []).append(
+                '{:.3f} / {:.3f}'.format(clip, song))
+        print('scored', run, flush=True)
+    names = [os.path.basename(os.path.normpath(r)) for r in args.runs]
+    print('\n| scoring | ' + ' | '.join(names) + ' |')
+    print('| --- |' + ' --- |' * len(names))
+    for label, cells in table.items():
+        print('| {} | {} |'.format(label, ' | '.join(cells)))
+
+
+if __name__ == '__main__':
+    main()
