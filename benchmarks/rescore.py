@@ -45,13 +45,17 @@ def shifted(x, k):
 
 
 def clip_windows(y, config):
-    """The windows that score ``y``'s clips, as ``predict_windows`` takes
-    them: ``(n_clips, waves)``, ``waves`` ``(n_clips * per_clip, window)``
-    clip-major."""
+    """The windows that score ``y``'s clips: ``(n_clips, waves)``, ``waves``
+    ``(n_clips * per_clip, window)`` clip-major.
+
+    The same clips every 5 s and windows every half window inside each as
+    ``predict.predict_windows`` (with its defaults) takes them; kept in
+    step with it by hand, which the "as saved" row checks.
+    """
     from music_classification import predict
+    from music_classification.features import WINDOW_SAMPLES
     window = config.window_samples
-    clip = max(window, int(round(predict.WINDOW_SAMPLES / 16000.0
-                                 * config.sr)))
+    clip = max(window, int(round(WINDOW_SAMPLES / 16000.0 * config.sr)))
     if len(y) < clip:
         y = np.concatenate([y, np.zeros(clip - len(y), dtype=y.dtype)])
     starts = predict.window_starts(len(y), clip, int(round(5.0 * config.sr)))
@@ -63,6 +67,7 @@ def clip_windows(y, config):
 
 
 def softmax(z):
+    """Softmax over the last axis of NumPy scores."""
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=-1, keepdims=True)
@@ -107,7 +112,7 @@ def held_out_scores(model, config, songs, names, batch_size=64):
     return out
 
 
-def training_statistics(config, train_songs, other, names):
+def training_statistics(config, train_songs, other, names, batch_size=64):
     """The statistics of the windows a statistics classifier is fitted on
     (``training.statistics_windows``), for each of ``COEFFICIENTS``, and
     their labels."""
@@ -127,8 +132,8 @@ def training_statistics(config, train_songs, other, names):
         waves.append(wave)
         labels.append(label)
     stats = {n: [] for n in COEFFICIENTS}
-    for i in range(0, len(waves), 64):
-        x = config(np.stack(waves[i:i + 64]))
+    for i in range(0, len(waves), batch_size):
+        x = config(np.stack(waves[i:i + batch_size]))
         for n in COEFFICIENTS:
             stats[n].append(window_statistics(x=x, n_coefficients=n))
     return ({n: np.concatenate(v).astype(np.float64)
