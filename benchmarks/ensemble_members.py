@@ -37,14 +37,21 @@ def member_alone(model, i):
     return net
 
 
-def main(argv=None):
-    from music_classification import collection, evaluation
-    from music_classification.net import ENSEMBLE
+def runs_parser(doc):
+    """The flags of a benchmark over kept training runs: their folders,
+    ``doc``'s first paragraph as the description, ``doc`` as the help."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
+        description=doc.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('runs', nargs='+', help='training run folders '
                         '(model.npz and labels.json)')
+    return parser
+
+
+def main(argv=None):
+    from music_classification import collection, evaluation
+    from music_classification.net import ENSEMBLE
+    parser = runs_parser(__doc__)
     args = parser.parse_args(argv)
     print('| run | model | clip | song |\n| --- | --- | --- | --- |')
     for run in args.runs:

@@ -22,7 +22,6 @@ The first row scores the model as it was saved (its ``result.json``)::
         benchmarks/wesnoth/work/study-2346steps/time_stretch-seed0
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -214,11 +213,8 @@ def rows_for(run, other):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('runs', nargs='+', help='training run folders '
-                        '(model.npz and labels.json)')
+    from benchmarks.ensemble_members import runs_parser
+    parser = runs_parser(__doc__)
     parser.add_argument('--other', help='the "Other" sounds the runs '
                         'trained on (default: data/other two folders above '
                         'each run, where the real-music benchmarks put '
