@@ -1004,7 +1004,8 @@ def check_out_folder(args, rank, now):
     a folder holding another run's labels.json or snapshots is refused
     unless --force (which removes its snapshots). With --resume, the
     run's labels.json must match ``now`` (classes, features, architecture,
-    song split); each difference is named.
+    song split); each difference is named, and a resume that will load no
+    snapshot (none there, or ``--snapshot-every 0``) says so.
 
     Raises:
         ParameterError: the folder holds another run.
@@ -1036,6 +1037,10 @@ def check_out_folder(args, rank, now):
     if not snapshots:
         print('--resume: no snapshot in {}; starting from scratch'
               .format(args.out), flush=True)
+    elif not args.snapshot_every:
+        print('--resume: --snapshot-every 0 loads no snapshot, so the run '
+              'starts anew ({} is left as it is)'.format(
+                  os.path.basename(snapshots[-1])), flush=True)
     if not os.path.exists(labels_path):
         return
     info, _ = collection.load_labels(labels_path)

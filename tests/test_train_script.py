@@ -258,6 +258,9 @@ def test_a_run_starts_from_another_runs_network(trained, demo_data,
                                 '--init-from', str(tmp_path / 'from')))
         assert resumed.returncode == 0, resumed.stderr
         assert ('started from' not in resumed.stdout) is loaded
+        # and a resume that loads none says so
+        assert ('--snapshot-every 0 loads no snapshot' in
+                resumed.stdout) is not loaded
     # Other features, or an ensemble of members: refused in one line,
     # before anything is written.
     other = run(train_cmd(demo_data, tmp_path / 'other', '--iterations',
