@@ -475,7 +475,8 @@ def test_short():
 
 def out_args(out, resume=False, force=False):
     import argparse
-    return argparse.Namespace(out=str(out), resume=resume, force=force)
+    return argparse.Namespace(out=str(out), resume=resume, force=force,
+                              snapshot_every=500)
 
 
 NOW = {'classes': ['Other', 'alpha', 'beta'],
