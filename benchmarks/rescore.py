@@ -31,38 +31,24 @@ COEFFICIENTS = (20, 40, 128)
 PENALTIES = (0.1, 1.0, 10.0)
 
 
-def shifted(x, k):
-    """``x`` ``(batch, 1, n_mels, frames)`` moved up by ``k`` mel bands
-    (down for ``k < 0``), the bands it leaves 0."""
-    out = np.zeros_like(x)
-    n_mels = x.shape[2]
-    if k >= 0:
-        out[:, :, k:] = x[:, :, :n_mels - k]
-    else:
-        out[:, :, :k] = x[:, :, -k:]
-    return out
-
-
 def clip_windows(y, config):
     """The windows that score ``y``'s clips: ``(n_clips, waves)``, ``waves``
-    ``(n_clips * per_clip, window)`` clip-major.
-
-    The same clips every 5 s and windows every half window inside each as
-    ``predict.predict_windows`` (with its defaults) takes them; kept in
-    step with it by hand, which the "as saved" row checks.
-    """
-    from music_classification import predict
-    from music_classification.features import WINDOW_SAMPLES
+    ``(n_clips * per_clip, window)`` clip-major, as
+    ``predict.predict_windows`` (with its defaults) takes them."""
+    from music_classification.predict import clip_windows
+    y, starts, every = clip_windows(y, config=config)
     window = config.window_samples
-    clip = max(window, int(round(WINDOW_SAMPLES / 16000.0 * config.sr)))
-    if len(y) < clip:
-        y = np.concatenate([y, np.zeros(clip - len(y), dtype=y.dtype)])
-    starts = predict.window_starts(len(y), clip, int(round(5.0 * config.sr)))
-    inside = predict.window_starts(clip, window, max(1, window // 2))
-    if inside[-1] != clip - window:
-        inside = np.append(inside, clip - window)
-    every = (starts[:, None] + inside[None, :]).ravel()
     return len(starts), np.stack([y[s:s + window] for s in every])
+
+
+def statistics(x):
+    """``{n: (batch, 4 * n)}``: the windows' statistics for each of
+    ``COEFFICIENTS``, sliced out of the largest (the first ``n`` rows of an
+    orthonormal DCT do not depend on how many are kept)."""
+    from music_classification.features import window_statistics
+    most = max(COEFFICIENTS)
+    s = window_statistics(x=x, n_coefficients=most).reshape(len(x), 4, most)
+    return {n: s[:, :, :n].reshape(len(x), 4 * n) for n in COEFFICIENTS}
 
 
 def softmax(z):
@@ -79,7 +65,7 @@ def held_out_scores(model, config, songs, names, batch_size=64):
     the windows' statistics for each of ``COEFFICIENTS``."""
     import chainer
     from music_classification import audio
-    from music_classification.features import window_statistics
+    from music_classification.training import move_bands
     index = {name: label for label, name in enumerate(names)}
     shifts = range(-max(SHIFTS), max(SHIFTS) + 1)
     out = []
@@ -93,13 +79,12 @@ def held_out_scores(model, config, songs, names, batch_size=64):
                 for i in range(0, len(waves), batch_size):
                     x = config(waves[i:i + batch_size])
                     net.append(np.stack([softmax(
-                        model.forward(shifted(x, k)).array)
+                        model.forward(move_bands(x, k)).array)
                         for k in shifts]))
                     if model.stats_weight:
                         own.append(softmax(model.statistics_scores(x)))
-                    for n in COEFFICIENTS:
-                        stats[n].append(window_statistics(
-                            x=x, n_coefficients=n))
+                    for n, s in statistics(x).items():
+                        stats[n].append(s)
             shape = (n_clips, -1, len(names))
             out.append(dict(
                 label=index[artist],
@@ -116,7 +101,6 @@ def training_statistics(config, train_songs, other, names, batch_size=64):
     (``training.statistics_windows``), for each of ``COEFFICIENTS``, and
     their labels."""
     from music_classification.dataset import READ_DATASET, READ_DATASET2
-    from music_classification.features import window_statistics
     from music_classification.training import statistics_windows
     common = dict(chunk=config.chunk, length=config.length,
                   expected_fs=config.sr, compression=config.compression,
@@ -132,9 +116,9 @@ def training_statistics(config, train_songs, other, names, batch_size=64):
         labels.append(label)
     stats = {n: [] for n in COEFFICIENTS}
     for i in range(0, len(waves), batch_size):
-        x = config(np.stack(waves[i:i + batch_size]))
-        for n in COEFFICIENTS:
-            stats[n].append(window_statistics(x=x, n_coefficients=n))
+        for n, s in statistics(config(np.stack(
+                waves[i:i + batch_size]))).items():
+            stats[n].append(s)
     return ({n: np.concatenate(v).astype(np.float64)
              for n, v in stats.items()}, np.array(labels))
 
@@ -142,12 +126,9 @@ def training_statistics(config, train_songs, other, names, batch_size=64):
 def refitted(train, labels, songs, n, C, n_classes):
     """Each song's ``(clips, per_clip, classes)`` probabilities from a
     statistics classifier of ``n`` coefficients fitted with ``C``."""
-    from music_classification.training import fit_logistic_regression
-    X = train[n]
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
-    W, b = fit_logistic_regression((X - mean) / scale, labels, n_classes,
-                                   C=C)
+    from music_classification.training import fit_standardised_regression
+    mean, scale, W, b = fit_standardised_regression(train[n], labels,
+                                                    n_classes, C=C)
     return [softmax(((s['stats'][n] - mean) / scale) @ W.T + b).reshape(
         s['net'].shape[1:]) for s in songs]
 

@@ -39,15 +39,8 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0,
     """
     config = config or FeatureConfig()
     window = config.window_samples
-    clip = max(window, int(round(clip_seconds * config.sr)))
-    if len(y) < clip:
-        y = np.concatenate([y, np.zeros(clip - len(y), dtype=y.dtype)])
-    starts = window_starts(len(y), clip,
-                           max(1, int(round(hop_seconds * config.sr))))
-    inside = window_starts(clip, window, max(1, window // 2))
-    if inside[-1] != clip - window:  # the clip's end is scored too
-        inside = np.append(inside, clip - window)
-    every = (starts[:, None] + inside[None, :]).ravel()  # clip-major
+    y, starts, every = clip_windows(y, config=config, hop_seconds=hop_seconds,
+                                    clip_seconds=clip_seconds)
     probs = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for i in range(0, len(every), batch_size):
@@ -56,8 +49,40 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0,
             x = config(model.xp.asarray(waves))
             probs.append(chainer.backend.CpuDevice().send(
                 model.predict(x).array))
-    probs = np.concatenate(probs).reshape(len(starts), len(inside), -1)
+    probs = np.concatenate(probs)  # (n_clips * per_clip, n_classes)
+    probs = probs.reshape(len(starts), -1, probs.shape[-1])
     return starts, probs.mean(axis=1)
+
+
+def clip_windows(y, *, config, hop_seconds=5.0,
+                 clip_seconds=WINDOW_SAMPLES / 16000.0):
+    """Where the windows that score ``y``'s clips start.
+
+    The layout of :func:`predict_windows`: clips of ``clip_seconds`` (or
+    the model's window, if longer) every ``hop_seconds``, and inside each
+    the windows every half window and one ending with the clip.
+
+    Args:
+        y (numpy.ndarray): ``(n_samples,)`` waveform at ``config.sr``.
+        config (FeatureConfig): feature parameters (the model's).
+        hop_seconds (float): seconds between clip starts.
+        clip_seconds (float): seconds of audio one clip covers.
+
+    Returns:
+        tuple: ``(y, starts, every)``: ``y`` zero-padded at its end to at
+        least one clip, the clip starts ``(n_clips,)`` and the window
+        starts ``(n_clips * per_clip,)``, clip-major, in samples.
+    """
+    window = config.window_samples
+    clip = max(window, int(round(clip_seconds * config.sr)))
+    if len(y) < clip:
+        y = np.concatenate([y, np.zeros(clip - len(y), dtype=y.dtype)])
+    starts = window_starts(len(y), clip,
+                           max(1, int(round(hop_seconds * config.sr))))
+    inside = window_starts(clip, window, max(1, window // 2))
+    if inside[-1] != clip - window:  # the clip's end is scored too
+        inside = np.append(inside, clip - window)
+    return y, starts, (starts[:, None] + inside[None, :]).ravel()
 
 
 def song_vote(probs, exclude=(0,)):

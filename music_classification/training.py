@@ -448,16 +448,31 @@ def shift_bands(x, max_shift, *, rng):
     Returns:
         the shifted features (a new array).
     """
-    xp = chainer.backend.get_array_module(x)
-    n_mels = x.shape[2]
-    out = xp.zeros_like(x)
+    out = chainer.backend.get_array_module(x).zeros_like(x)
     for i, k in enumerate(rng.integers(-max_shift, max_shift + 1,
                                        size=len(x))):
-        k = int(k)
-        if k >= 0:
-            out[i, :, k:] = x[i, :, :n_mels - k]
-        else:
-            out[i, :, :k] = x[i, :, -k:]
+        move_bands(x[i], int(k), out=out[i])
+    return out
+
+
+def move_bands(x, k, *, out=None):
+    """``x`` moved up the mel axis by ``k`` bands (down for ``k < 0``).
+
+    Args:
+        x: ``(..., n_mels, frames)`` features, NumPy or CuPy.
+        k (int): the shift, in mel bands.
+        out: where to write (zeros, of ``x``'s shape); None: a new array.
+
+    Returns:
+        ``out``: the bands that ``x`` leaves are 0.
+    """
+    if out is None:
+        out = chainer.backend.get_array_module(x).zeros_like(x)
+    n_mels = x.shape[-2]
+    if k >= 0:
+        out[..., k:, :] = x[..., :n_mels - k, :]
+    else:
+        out[..., :k, :] = x[..., -k:, :]
     return out
 
 
@@ -1308,16 +1323,34 @@ def fit_statistics_classifier(model, classes, config, batch_size=32):
             flush()
     if batch:
         flush()
-    X = np.concatenate(rows).astype(np.float64)
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
-    W, b = fit_logistic_regression((X - mean) / scale, np.array(labels),
-                                   model.n_classes)
+    mean, scale, W, b = fit_standardised_regression(
+        np.concatenate(rows).astype(np.float64), np.array(labels),
+        model.n_classes)
     model.stats_mean[...] = xp.asarray(mean, np.float32)
     model.stats_scale[...] = xp.asarray(scale, np.float32)
     model.stats_W[...] = xp.asarray(W, np.float32)
     model.stats_b[...] = xp.asarray(b, np.float32)
     return len(labels)
+
+
+def fit_standardised_regression(X, t, n_classes, *, C=1.0):
+    """Standardise ``X`` and fit :func:`fit_logistic_regression` to it.
+
+    Args:
+        X (numpy.ndarray): ``(n, features)`` float64.
+        t (numpy.ndarray): ``(n,)`` int labels in ``0 .. n_classes - 1``.
+        n_classes (int): the number of classes.
+        C (float): inverse strength of the L2 penalty.
+
+    Returns:
+        tuple: ``(mean, scale, W, b)``: each feature's mean and standard
+        deviation (1 where it is 0), and the weights ``(n_classes,
+        features)`` and biases ``(n_classes,)`` on ``(X - mean) / scale``.
+    """
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    W, b = fit_logistic_regression((X - mean) / scale, t, n_classes, C=C)
+    return mean, scale, W, b
 
 
 def save_run_labels(args, class_names, config, spec,

@@ -327,6 +327,28 @@ def test_a_short_recording_is_padded_with_zeros_at_its_end():
     assert_allclose(seen[0], config(padded[None]), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('seconds, hop, starts', [
+    (12.0, 5.0, [0]), (20.0, 5.0, [0, 80000]),
+    (24.0, 5.0, [0, 80000, 160000]),
+    (3.0, 5.0, [0]), (11.0, 0.5, [0, 8000])])
+def test_clip_windows_lays_out_clips_and_their_windows(seconds, hop,
+                                                       starts):
+    # 10.24 s clips every hop; inside each, windows every half window and
+    # one ending with the clip.
+    config = FeatureConfig(length=48, n_mels=16)
+    window, clip = config.window_samples, 163840
+    y = np.ones(int(seconds * 16000), np.float32)
+    padded, got, every = predict.clip_windows(
+        y, config=config, hop_seconds=hop)
+    assert got.tolist() == starts
+    assert len(padded) == max(len(y), clip)
+    assert_allclose(padded[len(y):], 0)
+    inside = list(range(0, clip - window + 1, window // 2))
+    if inside[-1] != clip - window:
+        inside.append(clip - window)
+    assert every.tolist() == [s + i for s in starts for i in inside]
+
+
 @pytest.mark.parametrize('model_name, n_mels, length', [
     ('small_cnn', 16, 8), ('music_net', 64, 20)])
 def test_predict_windows_is_the_mean_of_its_windows_predictions(

@@ -1500,6 +1500,22 @@ def test_shift_bands_moves_each_window_along_the_mel_axis(max_shift, seed):
     assert set(shifts) == set(range(-max_shift, max_shift + 1))
 
 
+@pytest.mark.parametrize('k', [-3, -1, 0, 2, 15])
+def test_move_bands_moves_every_window_by_k_bands(k):
+    x = np.random.default_rng(k + 5).normal(size=(3, 1, 16, 4)).astype(
+        np.float32)
+    expected = np.zeros_like(x)
+    for band in range(16):
+        if 0 <= band + k < 16:
+            expected[:, :, band + k] = x[:, :, band]
+    assert_array_equal(training.move_bands(x, k), expected)
+    out = np.zeros_like(x)
+    view = out[1]
+    assert training.move_bands(x[1], k, out=view) is view
+    assert_array_equal(out[1], expected[1])
+    assert_array_equal(out[[0, 2]], 0)
+
+
 @pytest.mark.parametrize('amplitude', [0.25, 1.0])
 @pytest.mark.parametrize('seed', [0, 1])
 def test_random_eq_adds_one_smooth_curve_per_window(amplitude, seed):
@@ -1605,6 +1621,21 @@ def test_stretch_time_by_nothing_is_the_window():
     assert_allclose(training.stretch_time(x, 0.0,
                                           rng=np.random.default_rng(0)), x,
                     atol=1e-6)
+
+
+@pytest.mark.parametrize('C', [0.1, 1.0])
+def test_fit_standardised_regression_fits_the_standardised_features(C):
+    rng = np.random.default_rng(3)
+    t = rng.integers(0, 3, size=90)
+    X = rng.normal(size=(90, 4)) * [1.0, 50.0, 0.01, 0.0] + [0, 7, -3, 2]
+    X[:, 0] += t
+    mean, scale, W, b = training.fit_standardised_regression(X, t, 3, C=C)
+    assert_allclose(mean, X.mean(axis=0))
+    assert_allclose(scale, [X[:, 0].std(), X[:, 1].std(), X[:, 2].std(),
+                            1.0])  # a constant feature is left unscaled
+    W2, b2 = training.fit_logistic_regression((X - mean) / scale, t, 3, C=C)
+    assert_allclose(W, W2)
+    assert_allclose(b, b2)
 
 
 @pytest.mark.parametrize('C', [0.1, 1.0])
