@@ -62,8 +62,7 @@ def parser(doc, work):
                    '(train --init-from; for example a run of the other set '
                    'kept with --keep-models), skipping the variants of '
                    'other features or network; the study goes to a folder '
-                   'ending in -init (a study from another FOLDER replaces '
-                   'its runs)')
+                   'ending in -from-NAME, NAME being FOLDER\'s own name')
     p.add_argument('--keep-models', action='store_true',
                    help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
     return p
@@ -92,7 +91,7 @@ def run_and_report(args, music, other, composers, prep_seconds):
         out += '-device{}'.format(args.device)
     extra = ['--device', args.device]
     if args.init_from:
-        out += '-init'
+        out += '-from-' + os.path.basename(os.path.normpath(args.init_from))
         try:
             unfit = ablation.unfit_for(args.init_from, variants, music,
                                        other, extra=extra)
