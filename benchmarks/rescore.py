@@ -35,8 +35,8 @@ def clip_windows(y, config):
     """The windows that score ``y``'s clips: ``(n_clips, waves)``, ``waves``
     ``(n_clips * per_clip, window)`` clip-major, as
     ``predict.predict_windows`` (with its defaults) takes them."""
-    from music_classification.predict import clip_windows
-    y, starts, every = clip_windows(y, config=config)
+    from music_classification import predict
+    y, starts, every = predict.clip_windows(y, config=config)
     window = config.window_samples
     return len(starts), np.stack([y[s:s + window] for s in every])
 

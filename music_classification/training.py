@@ -460,7 +460,7 @@ def move_bands(x, k, *, out=None):
 
     Args:
         x: ``(..., n_mels, frames)`` features, NumPy or CuPy.
-        k (int): the shift, in mel bands.
+        k (int): the shift, in mel bands (by ``n_mels`` or more: all 0).
         out: where to write (zeros, of ``x``'s shape); None: a new array.
 
     Returns:
@@ -469,6 +469,7 @@ def move_bands(x, k, *, out=None):
     if out is None:
         out = chainer.backend.get_array_module(x).zeros_like(x)
     n_mels = x.shape[-2]
+    k = max(-n_mels, min(n_mels, k))
     if k >= 0:
         out[..., k:, :] = x[..., :n_mels - k, :]
     else:
