@@ -25,8 +25,7 @@ def download_and_unpack(packages, work):
     debs = os.path.join(work, 'debs')
     os.makedirs(debs, exist_ok=True)
     if len(glob.glob(os.path.join(debs, '*.deb'))) < len(packages):
-        print('downloading {} (about 300 MB)'.format(' '.join(packages)),
-              flush=True)
+        print('downloading {}'.format(' '.join(packages)), flush=True)
         subprocess.run(['apt-get', 'download'] + list(packages), cwd=debs,
                        check=True)
     for deb in sorted(glob.glob(os.path.join(debs, '*.deb'))):
@@ -62,7 +61,8 @@ def parser(doc, work):
                    '(train --init-from; for example a run of the other set '
                    'kept with --keep-models), skipping the variants of '
                    'other features or network; the study goes to a folder '
-                   'ending in -from-NAME, NAME being FOLDER\'s own name')
+                   'ending in -from-PARENT-NAME, after FOLDER\'s last two '
+                   'names')
     p.add_argument('--keep-models', action='store_true',
                    help='keep each run\'s model.npz (MUSIC_NET: 280 MB)')
     return p
@@ -91,7 +91,8 @@ def run_and_report(args, music, other, composers, prep_seconds):
         out += '-device{}'.format(args.device)
     extra = ['--device', args.device]
     if args.init_from:
-        out += '-from-' + os.path.basename(os.path.normpath(args.init_from))
+        out += '-from-' + '-'.join(
+            os.path.abspath(args.init_from).split(os.sep)[-2:])
         try:
             unfit = ablation.unfit_for(args.init_from, variants, music,
                                        other, extra=extra)
