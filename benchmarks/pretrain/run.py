@@ -11,10 +11,10 @@ these packages is one of the benchmarks' (``wesnoth-1.16-*``,
 ``ufoai-music``, ``nexuiz-music``), so the held-out songs were never
 heard.
 
-Tracks of 30 s or more are kept, but other versions of one piece: the
-``*_enhanced`` remasters of Warzone 2100 and SuperTuxKart's ``*_fast``
-last laps. The "Other" class is sound effects
-and voices of five of the packages, spread evenly over each one's files.
+Tracks of 30 s or more are kept, and each piece once (see DUPLICATES).
+The "Other" class is sound effects and voices of five of the packages,
+0.5 to 20 s long, spread evenly over each one's files; every step takes a
+window of each track and every "Other" clip once.
 Packages are fetched with ``apt-get download`` (about 1.9 GB) and unpacked
 with ``dpkg -x`` into --work.
 
