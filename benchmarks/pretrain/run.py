@@ -77,6 +77,15 @@ def audio_files(folder):
                   if p.lower().endswith(AUDIO) and os.path.isfile(p))
 
 
+def seconds_of(path):
+    """The length of an audio file; an unreadable one stops the run."""
+    import soundfile
+    try:
+        return soundfile.info(path).duration
+    except RuntimeError as e:
+        raise SystemExit('{}: {}'.format(path, e)) from None
+
+
 def music_folders(pkg, package):
     """The package's music folders."""
     found = sorted(glob.glob(os.path.join(pkg, 'usr', 'share',
@@ -90,7 +99,6 @@ def music_folders(pkg, package):
 def select_tracks(pkg, min_seconds=30.0):
     """``{class name: track}``: every track of every package its own."""
     import hashlib
-    import soundfile
     tracks, seen = {}, set()
     share = os.path.join(pkg, 'usr', 'share')
     for package in sorted(PACKAGES):
@@ -103,11 +111,7 @@ def select_tracks(pkg, min_seconds=30.0):
                 continue
             with open(path, 'rb') as f:
                 digest = hashlib.sha256(f.read()).hexdigest()
-            try:
-                seconds = soundfile.info(path).duration
-            except RuntimeError as e:
-                raise SystemExit('{}: {}'.format(path, e)) from None
-            if seconds < min_seconds or digest in seen:
+            if seconds_of(path) < min_seconds or digest in seen:
                 continue
             seen.add(digest)
             name = '{} {}'.format(game, safe_name(stem))
@@ -125,7 +129,6 @@ def select_tracks(pkg, min_seconds=30.0):
 def select_sounds(pkg, music, per_package=12, seconds=(0.5, 20.0)):
     """Sound effects spread evenly over each of SOUND_FOLDERS' files,
     ``seconds`` long (long ambiences and recordings left out)."""
-    import soundfile
     sounds = []
     for package in sorted(SOUND_FOLDERS):
         folder = os.path.join(pkg, 'usr', 'share', SOUND_FOLDERS[package])
@@ -134,11 +137,7 @@ def select_sounds(pkg, music, per_package=12, seconds=(0.5, 20.0)):
             if path in music or 'music' in os.path.relpath(
                     path, folder).lower():
                 continue
-            try:
-                length = soundfile.info(path).duration
-            except RuntimeError as e:
-                raise SystemExit('{}: {}'.format(path, e)) from None
-            if seconds[0] <= length <= seconds[1]:
+            if seconds[0] <= seconds_of(path) <= seconds[1]:
                 found.append(path)
         if not found:
             raise SystemExit('{}: no sound in {}'.format(package, folder))
