@@ -328,6 +328,14 @@ class _ConvClassifier(_Scoring, chainer.Chain):
 
     def forward(self, x):
         """Unnormalised class scores ``(batch, n_classes)``."""
+        h = self.embed(x)
+        h = F.dropout(h, ratio=self.dropout_ratio)
+        return self.fc5(h)
+
+    def embed(self, x):
+        """What the output layer reads ``(batch, fc5.in_size)``: the pooled
+        convolutions (``head='pool'``) or fc4's ReLU units (``'flatten'``).
+        Dropout before fc5 is :meth:`forward`'s."""
         self._check_input(x)
         h = self._front(x)
         for i in range(1, len(self.layers) + 1):
@@ -342,12 +350,10 @@ class _ConvClassifier(_Scoring, chainer.Chain):
         if self.head == 'flatten':
             h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
             h = F.dropout(h, ratio=self.dropout_ratio)
-            h = F.dropout(F.relu(self.fc4(h)), ratio=self.dropout_ratio)
-        else:
-            h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
-            h = F.reshape(h, (-1, self.flat_size))  # (batch, 2 * C * F)
-            h = F.dropout(h, ratio=self.dropout_ratio)
-        return self.fc5(h)
+            return F.relu(self.fc4(h))
+        h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
+        return F.reshape(h, (-1, self.flat_size))  # (batch, 2 * C * F)
+
 
 class MUSIC_NET(_ConvClassifier):
     """The original network, with the class count and input shape as options.

@@ -118,6 +118,28 @@ def tiny_batch(rng, n=2, shape=(256, 321)):
     return x, t
 
 
+@pytest.mark.parametrize('options', [
+    dict(model='music_net', input_shape=SMALL),
+    dict(model='music_net', input_shape=SMALL, head='pool'),
+    dict(model='small_cnn', input_shape=(32, 24), width=4),
+    dict(model='wave', input_shape=(1, 20480), head='pool')])
+def test_forward_is_the_output_layer_on_embed(options, rng):
+    np.random.seed(1)
+    net = build_model(n_classes=4, **options)
+    shape = net.input_shape
+    x = rng.uniform(0, 3, size=(3, 1) + shape).astype(np.float32)
+    with chainer.using_config('train', False):
+        e = net.embed(x).array
+        assert e.shape == (3, net.fc5.W.shape[1])
+        assert_allclose(net.forward(x).array, e @ net.fc5.W.array.T +
+                        net.fc5.b.array, rtol=1e-5, atol=1e-5)
+    # in training the output layer reads the embedding through dropout
+    with chainer.using_config('train', True):
+        y = net.forward(x).array
+        net.dropout_ratio = 0.0
+        assert not np.allclose(y, net.forward(x).array)
+
+
 def test_forward_backward_cpu(model, rng):
     x, t = tiny_batch(rng)
     check_forward(model, x, t)
