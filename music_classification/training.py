@@ -19,6 +19,8 @@
 * :func:`fit_statistics_classifier`: after training, the logistic
   regression on MFCC statistics that ``--stats-weight`` mixes into the
   model's predictions.
+* :func:`fit_output_layer`: instead of training (``--linear-probe``), the
+  output layer of a trained network fitted as a logistic regression.
 * :func:`make_optimizer`: Adam(alpha=1e-4) with WeightDecay(1e-4).
 * :func:`loss_with_report`: the loss function for ``StandardUpdater``; it
   reports ``loss`` and ``accuracy`` for ``LogReport``.
@@ -1191,6 +1193,45 @@ def run_training(args):  # pragma: no mutate block
 
     model.to_device(device)
     device.use()
+    if args.linear_probe is not None:
+        iterations = 0
+        if rank == 0:
+            print('fitting the output layer on the training songs (linear '
+                  'probe, C = {:g})...'.format(args.linear_probe), flush=True)
+            print('output layer fitted on {} windows'.format(
+                fit_output_layer(model, classes, config,
+                                 C=args.linear_probe)), flush=True)
+    else:
+        model, iterations = train_network(
+            args, model, (songs, train_songs, val_songs), classes, val,
+            config, device, comm, rank, size)
+    if model.stats_weight and rank == 0:
+        print('fitting the statistics classifier on the training songs...',
+              flush=True)
+        print('statistics classifier fitted on {} windows'.format(
+            fit_statistics_classifier(model, classes, config)), flush=True)
+    if comm is not None:
+        print('rank {} of {}: parameter checksum {}'.format(
+            rank, size, parameter_checksum(model)), flush=True)
+    if rank == 0:
+        print('saved {}'.format(save_model(model, os.path.join(
+            args.out, 'model.npz'))), flush=True)
+    return iterations
+
+
+def train_network(args, model, split, classes, val, config, device, comm,
+                  rank, size):  # pragma: no mutate block
+    """Build the trainer of :func:`run_training` and run it.
+
+    Args:
+        split (tuple): ``(songs, train_songs, val_songs)`` of
+            :func:`build_datasets`, for the first lines of the log.
+
+    Returns:
+        tuple: the trained model (of ``--ensemble-snapshots``, the
+        snapshot ensemble) and the number of iterations done.
+    """
+    songs, train_songs, val_songs = split
     if device.xp is np:
         keep_freed_memory()  # 1.3-1.5 x the steps per second on a CPU
     iterator = make_iterator(args, classes, rank)
@@ -1218,18 +1259,7 @@ def run_training(args):  # pragma: no mutate block
         model = trainer.get_extension('SnapshotEnsemble').ensemble()
         if args.stats_weight:
             model.add_statistics_classifier(args.stats_weight)
-    if model.stats_weight and rank == 0:
-        print('fitting the statistics classifier on the training songs...',
-              flush=True)
-        print('statistics classifier fitted on {} windows'.format(
-            fit_statistics_classifier(model, classes, config)), flush=True)
-    if comm is not None:
-        print('rank {} of {}: parameter checksum {}'.format(
-            rank, size, parameter_checksum(model)), flush=True)
-    if rank == 0:
-        print('saved {}'.format(save_model(model, os.path.join(
-            args.out, 'model.npz'))), flush=True)
-    return trainer.updater.iteration
+    return model, trainer.updater.iteration
 
 
 def statistics_windows(classes, window):
@@ -1293,6 +1323,36 @@ def fit_logistic_regression(X, t, n_classes, *, C=1.0):
     return theta[:-n_classes].reshape(n_classes, k), theta[-n_classes:]
 
 
+def window_rows(classes, config, rows_of, xp=np, batch_size=32):
+    """What ``rows_of`` makes of :func:`statistics_windows`' clean windows.
+
+    Args:
+        classes (list): as :func:`statistics_windows`.
+        config (FeatureConfig): the features the windows are turned into.
+        rows_of: takes ``(batch, 1, n_mels, frames)`` features and
+            returns ``(batch, k)`` rows.
+        xp: NumPy or CuPy, where the features are made and read.
+
+    Returns:
+        tuple: the rows ``(windows, k)`` float64 and their labels
+        ``(windows,)``, on the CPU.
+    """
+    rows, labels, batch = [], [], []
+
+    def flush():
+        x = config(xp.asarray(np.stack([w for w, _ in batch])))
+        rows.append(chainer.backend.CpuDevice().send(rows_of(x)))
+        labels.extend(label for _, label in batch)
+        del batch[:]
+    for example in statistics_windows(classes, config.window_samples):
+        batch.append(example)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return np.concatenate(rows).astype(np.float64), np.array(labels)
+
+
 def fit_statistics_classifier(model, classes, config, batch_size=32):
     """Fit ``model``'s statistics classifier on the training windows.
 
@@ -1309,28 +1369,43 @@ def fit_statistics_classifier(model, classes, config, batch_size=32):
     """
     from music_classification.features import window_statistics
     xp = model.xp
-    rows, labels, batch = [], [], []
-
-    def flush():
-        waves = xp.asarray(np.stack([w for w, _ in batch]))
-        s = window_statistics(x=config(waves),
-                              n_coefficients=model.n_coefficients)
-        rows.append(chainer.backend.CpuDevice().send(s))
-        labels.extend(label for _, label in batch)
-        del batch[:]
-    for example in statistics_windows(classes, config.window_samples):
-        batch.append(example)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
-    mean, scale, W, b = fit_standardised_regression(
-        np.concatenate(rows).astype(np.float64), np.array(labels),
-        model.n_classes)
+    X, labels = window_rows(classes, config, lambda x: window_statistics(
+        x=x, n_coefficients=model.n_coefficients), xp, batch_size)
+    mean, scale, W, b = fit_standardised_regression(X, labels,
+                                                    model.n_classes)
     model.stats_mean[...] = xp.asarray(mean, np.float32)
     model.stats_scale[...] = xp.asarray(scale, np.float32)
     model.stats_W[...] = xp.asarray(W, np.float32)
     model.stats_b[...] = xp.asarray(b, np.float32)
+    return len(labels)
+
+
+def fit_output_layer(model, classes, config, *, C=0.1, batch_size=32):
+    """Fit the output layer of a trained network: a linear probe.
+
+    What the output layer reads (:meth:`~music_classification.net.
+    MUSIC_NET.embed`) for :func:`statistics_windows`' clean windows is
+    standardised and a logistic regression (:func:`fit_logistic_regression`
+    with ``C``) fitted to it; the standardisation is folded into the
+    weights, so the network stays a plain network of its variant. Every
+    other layer is left as it is. Of an ensemble, each member's output
+    layer is fitted on its own features.
+
+    Returns:
+        int: the number of windows fitted on.
+    """
+    xp = model.xp
+    for net in (model if isinstance(model, ENSEMBLE) else [model]):
+        def rows_of(x):
+            with chainer.using_config('train', False), \
+                    chainer.no_backprop_mode():
+                return net.embed(x).array
+        X, labels = window_rows(classes, config, rows_of, xp, batch_size)
+        mean, scale, W, b = fit_standardised_regression(
+            X, labels, net.n_classes, C=C)
+        W = W / scale
+        net.fc5.W.array[...] = xp.asarray(W, np.float32)
+        net.fc5.b.array[...] = xp.asarray(b - W @ mean, np.float32)
     return len(labels)
 
 
@@ -1375,7 +1450,8 @@ def save_run_labels(args, class_names, config, spec,
                     spec_augment=args.spec_augment, noise=not args.no_noise,
                     batch_per_song=args.batch_per_song,
                     batch_per_class=args.batch_per_class, seed=args.seed,
-                    init_from=args.init_from),
+                    init_from=args.init_from,
+                    linear_probe=args.linear_probe),
         **split)
 
 

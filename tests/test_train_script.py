@@ -280,6 +280,47 @@ def test_a_run_starts_from_another_runs_network(trained, demo_data,
     assert str(tmp_path / 'nothing') in missing.stderr
 
 
+def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
+                                                  tmp_path):
+    out, _ = trained
+    result = run(train_cmd(demo_data, tmp_path / 'probe', '--init-from',
+                           str(out), '--linear-probe', '0.5'))
+    assert result.returncode == 0, result.stderr
+    assert 'fitting the output layer on the training songs (linear probe, ' \
+        'C = 0.5)' in result.stdout
+    assert 'output layer fitted on ' in result.stdout
+    with np.load(out / 'model.npz') as source, \
+            np.load(tmp_path / 'probe' / 'model.npz') as probe:
+        assert sorted(source.files) == sorted(probe.files)
+        for key in ('conv1', 'conv2', 'conv3', 'fc4'):
+            assert_array_equal(probe[key + '/W'], source[key + '/W'])
+            assert_array_equal(probe[key + '/b'], source[key + '/b'])
+        assert not np.allclose(probe['fc5/W'], source['fc5/W'])
+    # nothing was trained: no log, no snapshot
+    assert sorted(os.listdir(tmp_path / 'probe')) == ['labels.json',
+                                                      'model.npz']
+    with open(tmp_path / 'probe' / 'labels.json') as f:
+        recipe = json.load(f)['recipe']
+    assert recipe['linear_probe'] == 0.5 and recipe['init_from'] == str(out)
+    scored = run([*cli('evaluate'), '-M', str(tmp_path / 'probe')])
+    assert scored.returncode == 0, scored.stderr
+    assert 'song_accuracy=' in scored.stdout
+    # refused in one line: without a network to keep, with a penalty of
+    # 0, with a snapshot ensemble, which needs training
+    for flags, message in (
+            ([], 'give it with --init-from FOLDER'),
+            (['--init-from', str(out), '--linear-probe', '0'],
+             '--linear-probe C must be above 0, got 0.0'),
+            (['--init-from', str(out), '--ensemble-snapshots', '3'],
+             'no --ensemble-snapshots')):
+        bad = run(train_cmd(demo_data, tmp_path / 'bad', '--linear-probe',
+                            *flags))
+        assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+        assert message in bad.stderr
+        assert not os.path.exists(tmp_path / 'bad')
+
+
 def test_default_batches_are_the_originals(demo_data, tmp_path):
     # No batch flags: 10 windows of every training song, in the order of
     # its shuffled offsets, plus every "Other" sound (and the silence)

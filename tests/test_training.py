@@ -746,7 +746,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'ensemble_snapshots': 1,
         'ensemble_from': 0.5, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
-        'batch_per_class': 2, 'seed': 4, 'init_from': None}
+        'batch_per_class': 2, 'seed': 4, 'init_from': None,
+        'linear_probe': None}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
         assert sorted(labels['val_songs'][artist] +
@@ -1693,6 +1694,39 @@ def test_fit_statistics_classifier_learns_the_training_windows(classes):
     assert np.mean(guesses == t) > 0.9  # the demo's artists are apart
     model.stats_weight = 0.0  # the network alone: untrained, near chance
     assert np.mean(model.predict(x).array.argmax(axis=1) == t) < 0.9
+
+
+@pytest.mark.parametrize('members', [1, 2])
+def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
+        classes, members):
+    from music_classification.net import ENSEMBLE, SMALL_CNN
+    config = training.FeatureConfig(length=16, n_mels=32, compression='db',
+                                    normalize='window')
+    np.random.seed(3)
+    nets = [SMALL_CNN(n_classes=3, input_shape=config.input_shape, width=4)
+            for _ in range(members)]
+    model = nets[0] if members == 1 else ENSEMBLE(nets)
+    before = {name: p.array.copy() for name, p in model.namedparams()}
+    n = training.fit_output_layer(model, classes, config, C=0.5)
+    windows = list(training.statistics_windows(classes,
+                                               config.window_samples))
+    assert n == len(windows)
+    x = config(np.stack([w for w, _ in windows]))
+    t = np.array([label for _, label in windows])
+    with chainer.using_config('train', False):
+        for net in nets:
+            e = net.embed(x).array.astype(np.float64)
+            mean, scale, W, b = training.fit_standardised_regression(
+                e, t, 3, C=0.5)
+            # each member's own regression, its standardisation folded in
+            assert_allclose(net.forward(x).array,
+                            ((e - mean) / scale) @ W.T + b, rtol=1e-3,
+                            atol=1e-3)
+    for name, p in model.namedparams():  # only the output layers move
+        moved = not np.array_equal(p.array, before[name])
+        assert moved == ('/fc5/' in name or name.startswith('/fc5')), name
+    guesses = model.predict(x).array.argmax(axis=1)
+    assert np.mean(guesses == t) > 0.9  # random features, fitted head
 
 
 def features_mean(x):

@@ -180,6 +180,14 @@ def parse_args(argv=None):
                         'features), all but its output layer, which starts '
                         'afresh for this run\'s artists (of an ensemble, '
                         'its last network)')
+    parser.add_argument('--linear-probe', type=float, nargs='?',
+                        const=0.1, default=None, metavar='C',
+                        help='no training: keep every layer of the '
+                        '--init-from network and fit only its output '
+                        'layer, a logistic regression (inverse penalty C, '
+                        'default 0.1) on the training songs\' clean windows '
+                        'every half window and every "Other" sound; a '
+                        'minute or two on a CPU')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -282,6 +290,20 @@ def parse_args(argv=None):
     if args.init_from and args.members > 1:
         fail(PROG, '--init-from starts one network from a trained one; '
              'it cannot start an ensemble of --members')
+    if args.linear_probe is not None:
+        if not args.init_from:
+            fail(PROG, '--linear-probe fits the output layer of a trained '
+                 'network: give it with --init-from FOLDER')
+        if args.linear_probe <= 0:
+            fail(PROG, '--linear-probe C must be above 0, got {}'.format(
+                args.linear_probe))
+        if args.resume or args.distributed:
+            fail(PROG, '--linear-probe does not train: no --resume or '
+                 '--distributed')
+        if snapshots_given and args.ensemble_snapshots > 1:
+            fail(PROG, '--linear-probe does not train: no '
+                 '--ensemble-snapshots')
+        args.ensemble_snapshots = 1  # the recipe's need training
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
