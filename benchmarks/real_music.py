@@ -53,7 +53,8 @@ def parser(doc, work):
     p.add_argument('--variants', nargs='+', default=['article', 'improved'],
                    help='variants of music_classification.ablation ("study" '
                    'for the study of the article\'s claims, ablation.STUDY; '
-                   '"all" for every one)')
+                   '"all" for every one, the linear probes only with '
+                   '--init-from)')
     p.add_argument('--val', type=float, default=0.34,
                    help='fraction of each composer\'s tracks held out')
     p.add_argument('--init-from', metavar='FOLDER', default=None,
@@ -74,7 +75,8 @@ def run_and_report(args, music, other, composers, prep_seconds):
     Args:
         composers (dict): composer -> number of tracks, for the report.
     """
-    variants = {'all': list(ablation.VARIANTS),
+    every = list(ablation.VARIANTS)
+    variants = {'all': every if args.init_from else ablation.trainable(every),
                 'study': list(ablation.STUDY)}.get(
                     ' '.join(args.variants), args.variants)
     print('composers: {}'.format(', '.join(

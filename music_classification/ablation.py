@@ -107,7 +107,26 @@ VARIANTS = collections.OrderedDict([
                       'run alone',
                       ['--recipe', 'improved', '--ensemble-snapshots', '1',
                        '--time-stretch', '0'])),
+    ('linear_probe', ('the improved recipe\'s network from --init-from, '
+                      'untrained: only its output layer fitted, a logistic '
+                      'regression (a linear probe)',
+                      ['--recipe', 'improved', '--linear-probe'])),
+    ('linear_probe_alone', ('the linear probe without the statistics '
+                            'classifier',
+                            ['--recipe', 'improved', '--linear-probe',
+                             '--stats-weight', '0'])),
 ])
+
+def needs_trained_network(name):
+    """Whether variant ``name`` only fits a trained network's output layer
+    (``--linear-probe``), so that it needs ``--init-from``."""
+    return '--linear-probe' in VARIANTS[name][1]
+
+
+def trainable(names):
+    """``names`` but the variants of :func:`needs_trained_network`."""
+    return [name for name in names if not needs_trained_network(name)]
+
 
 #: The study of the article's claims: every variant up to the improved
 #: recipe, without the ingredients tried on top of it.
@@ -158,8 +177,10 @@ def unfit_for(folder, variants, music, other, extra=()):
     trained = (config.to_dict(), info.get('model', {}).get('model'))
     unfit = []
     for name in variants:
+        probe = ['--init-from', folder] if needs_trained_network(
+            name) else []
         args = variant_args(name, music, other, os.devnull, seed=0,
-                            extra=extra)
+                            extra=list(extra) + probe)
         if args.members > 1 or (training.feature_config(args).to_dict(),
                                 MODELS[args.model].variant) != trained:
             unfit.append(name)
@@ -317,10 +338,13 @@ def run_study(music, other, out, *, variants=None, seeds=(0,), minutes=None,
               keep_models=False, log=print):
     """Run (or resume) the study; write ``results.md`` and ``results.png``.
 
+    ``variants``: names in :data:`VARIANTS` (default: every one that trains,
+    :func:`trainable`).
+
     Returns:
         list of dict: one result per run, the baseline's included.
     """
-    variants = list(variants or VARIANTS)
+    variants = list(variants or trainable(VARIANTS))
     results = []
     for seed in seeds:
         if baseline:
@@ -381,7 +405,9 @@ def markdown_table(results):
             return '{:.3f} ({:.3f}..{:.3f})'.format(
                 row[key], row[key + '_min'], row[key + '_max'])
         cost = ['{:.0f}'.format(row['steps']),
-                '{:.2f}'.format(row['seconds_per_step']),
+                # a run of no steps (a linear probe): its seconds in all
+                '{:.2f}'.format(row['seconds_per_step']) if row['steps']
+                else '({:.0f} s in all)'.format(row['seconds_per_step']),
                 '{:,}'.format(int(row['parameters'])),
                 '{:.1f} MB'.format(row['model_bytes'] / 1e6)] \
             if 'steps' in row else ['', '', '', '']

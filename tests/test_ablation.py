@@ -19,9 +19,11 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     table = (out / 'results.md').read_text()
     rows = [line.split('|')[1].strip() for line in table.splitlines()[2:]]
-    assert rows == ['mfcc_baseline'] + list(ablation.VARIANTS)
+    # every variant but the linear probes, which need a trained network
+    trained = ablation.trainable(ablation.VARIANTS)
+    assert rows == ['mfcc_baseline'] + trained
     assert os.path.getsize(out / 'results.png') > 10000
-    for name in ablation.VARIANTS:
+    for name in trained:
         with open(out / '{}-seed0'.format(name) / 'result.json') as f:
             result = json.load(f)
         # an ensemble of K networks gets 1/K of the steps
@@ -45,6 +47,15 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     assert (out / 'results.md').read_text().count('| sqrt |') == 1
 
 
+def test_a_study_trains_every_variant_but_the_linear_probes():
+    trained = ablation.trainable(ablation.VARIANTS)
+    assert [name for name in ablation.VARIANTS if name not in trained] == [
+        'linear_probe', 'linear_probe_alone']
+    assert trained[:2] == ['article', 'wave']
+    assert ablation.needs_trained_network('linear_probe')
+    assert not ablation.needs_trained_network('improved')
+
+
 def test_summary_of_seeds():
     runs = [dict(variant='a', clip_accuracy=c, song_accuracy=s, steps=10,
                  seconds_per_step=1.0, parameters=5, model_bytes=2e6)
@@ -55,6 +66,11 @@ def test_summary_of_seeds():
     table = ablation.markdown_table(runs)
     assert '| a | MFCC' not in table
     assert '0.600 (0.500..0.700)' in table and '0.500 (0.250..0.750)' in table
+    assert '| 10 | 1.00 | 5 | 2.0 MB |' in table
+    # a run of no steps has no seconds per step, only its seconds in all
+    probe = [dict(runs[0], variant='b', steps=0, seconds_per_step=31.6)]
+    assert '| 0 | (32 s in all) | 5 | 2.0 MB |' in \
+        ablation.markdown_table(probe)
 
 
 def test_a_result_of_other_settings_is_not_reused(demo_data, tmp_path):
@@ -148,9 +164,10 @@ def test_the_variants_that_cannot_start_from_a_trained_run(demo_data,
                            ablation.training.feature_config(args),
                            model={'model': 'small_cnn', 'width': 16})
     names = ['article', 'improved', 'mixup', 'two_members', 'mels64',
-             'small_cnn', 'no_stretch']
+             'small_cnn', 'no_stretch', 'linear_probe']
     # other features (article: 256 bands; mels64; small_cnn: log1p, not
-    # standardised), another network (article), two networks
+    # standardised), another network (article), two networks; the linear
+    # probe, which needs --init-from, is checked with it
     assert ablation.unfit_for(str(tmp_path), names, demo_data.music_dir,
                               demo_data.other_dir) == [
         'article', 'two_members', 'mels64', 'small_cnn']

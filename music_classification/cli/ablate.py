@@ -35,7 +35,8 @@ def main(argv=None):
                         help='seeds (each also draws its held-out songs)')
     parser.add_argument('--variants', nargs='+', default=None,
                         choices=list(ablation.VARIANTS),
-                        help='variants to run (default: all)')
+                        help='variants to run (default: all but the '
+                        'linear probes, which need a trained network)')
     parser.add_argument('--val-songs', type=float, default=0.34,
                         help='songs held out per artist (fraction or count)')
     parser.add_argument('--no-baseline', action='store_true',
