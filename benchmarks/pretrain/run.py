@@ -22,6 +22,9 @@ with ``dpkg -x`` into --work.
     python -m benchmarks.wesnoth.run --iterations 2346 --seeds 0 1 \\
         --variants improved \\
         --init-from benchmarks/pretrain/work/pretrained-800steps
+    python -m benchmarks.wesnoth.run --iterations 2346 --seeds 0 1 \\
+        --variants linear_probe \\
+        --init-from benchmarks/pretrain/work/pretrained-800steps
 """
 
 import argparse
@@ -173,6 +176,11 @@ def parse(argv=None):
                    help='training device (-1: CPU, 0: GPU 0)')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the weights, batches and augmentation')
+    p.add_argument('--init-from', metavar='FOLDER', default=None,
+                   help='start from the network trained in FOLDER (train '
+                   '--init-from: all but its output layer), for example a '
+                   'shorter pretraining; the network goes to a folder '
+                   'ending in -from-NAME, after FOLDER\'s name')
     p.add_argument('--resume', action='store_true',
                    help='go on from the last snapshot of the network')
     return p.parse_args(argv)
@@ -194,6 +202,10 @@ def main(argv=None):
                   time.perf_counter() - t0), flush=True)
     out = os.path.join(args.work, 'pretrained-{}steps'.format(
         args.iterations))
+    init = []
+    if args.init_from:
+        out += '-from-' + os.path.basename(os.path.abspath(args.init_from))
+        init = ['--init-from', args.init_from]
     train = parse_args([
         '--recipe', 'improved', '--music', os.path.join(data, 'music'),
         '--other', os.path.join(data, 'other'), '--out', out,
@@ -202,7 +214,7 @@ def main(argv=None):
         '--batch-per-class', str(args.batch_per_class),
         '--device', args.device, '--snapshot-every', '100',
         '--eval-every', str(10 ** 9), '--log-every', '20', '--no-progress'] +
-        (['--resume'] if args.resume else ['--force']))
+        (['--resume'] if args.resume else ['--force']) + init)
     t0 = time.perf_counter()
     steps = training.run_training(train)
     print('{} steps in {:.0f} s; the network is in {}'.format(
