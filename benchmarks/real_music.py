@@ -79,6 +79,11 @@ def run_and_report(args, music, other, composers, prep_seconds):
     variants = {'all': every if args.init_from else ablation.trainable(every),
                 'study': list(ablation.STUDY)}.get(
                     ' '.join(args.variants), args.variants)
+    probes = [v for v in variants if ablation.needs_trained_network(v)]
+    if probes and not args.init_from:
+        raise SystemExit('--variants {}: a linear probe needs --init-from '
+                         'FOLDER, the network to probe'.format(
+                             ' '.join(probes)))
     print('composers: {}'.format(', '.join(
         '{} ({})'.format(c, n) for c, n in composers.items())), flush=True)
     if args.iterations:

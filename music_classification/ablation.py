@@ -10,8 +10,9 @@ song-balanced batches, label smoothing, wider band shifts, an ensemble
 of 2 networks, half the batch, 64 mel bands, a random equaliser) or taken
 out of it (its statistics classifier; band shifts and statistics
 classifier: the recipe before them; its snapshot ensemble: the recipe
-before it; its time stretch). :func:`run_study` trains every
-variant on the same songs, with the same held-out songs and seeds and the
+before it; its time stretch), and linear probes of a trained network
+(``--linear-probe``, with ``--init-from``). :func:`run_study` trains
+every variant on the same songs, with the same held-out songs and seeds and the
 same wall-clock budget per run, scores the held-out songs (clip and song
 accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
 (a Markdown table) and ``results.png`` (a bar chart with the spread over
@@ -116,6 +117,7 @@ VARIANTS = collections.OrderedDict([
                             ['--recipe', 'improved', '--linear-probe',
                              '--stats-weight', '0'])),
 ])
+
 
 def needs_trained_network(name):
     """Whether variant ``name`` only fits a trained network's output layer

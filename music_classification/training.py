@@ -29,8 +29,9 @@ The whole run of ``music-classification train`` is :func:`run_training`,
 in named steps: :data:`RECIPES` (the flags' defaults), :func:`build_datasets`
 (the song split, one ``READ_DATASET`` per training song), the out folder's
 checks (:func:`check_out_folder`, on every rank under ChainerMN:
-:func:`on_every_rank`), then :func:`build_trainer`, :func:`add_evaluator`,
-:func:`add_snapshots` and :func:`add_reports`.
+:func:`on_every_rank`), then :func:`train_network`: :func:`build_trainer`,
+:func:`add_evaluator`, :func:`add_snapshots` and :func:`add_reports` (or,
+with ``--linear-probe``, :func:`fit_output_layer` instead).
 """
 
 import functools
@@ -50,7 +51,7 @@ from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
 from music_classification.features import FeatureConfig
-from music_classification.net import (ENSEMBLE, build_model,
+from music_classification.net import (ENSEMBLE, OUTPUT_LAYER, build_model,
                                       copy_feature_layers)
 from music_classification.serialization import save_model, writable_folder
 
@@ -1153,7 +1154,9 @@ def run_training(args):  # pragma: no mutate block
     """Train as ``music-classification train`` with parsed ``args``.
 
     Writes ``args.out``: labels.json first, then the log, plots, snapshots
-    and, at the end, model.npz (rank 0 only under ChainerMN).
+    and, at the end, model.npz (rank 0 only under ChainerMN); a linear
+    probe (``--linear-probe``) trains nothing and writes no log, plots or
+    snapshots.
 
     Returns:
         int: the number of iterations done.
@@ -1329,8 +1332,8 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32):
     Args:
         classes (list): as :func:`statistics_windows`.
         config (FeatureConfig): the features the windows are turned into.
-        rows_of: takes ``(batch, 1, n_mels, frames)`` features and
-            returns ``(batch, k)`` rows.
+        rows_of: takes a batch of ``config``'s features and returns
+            ``(batch, k)`` rows.
         xp: NumPy or CuPy, where the features are made and read.
 
     Returns:
@@ -1380,7 +1383,7 @@ def fit_statistics_classifier(model, classes, config, batch_size=32):
     return len(labels)
 
 
-def fit_output_layer(model, classes, config, *, C=0.1, batch_size=32):
+def fit_output_layer(model, classes, config, *, C, batch_size=32):
     """Fit the output layer of a trained network: a linear probe.
 
     What the output layer reads (:meth:`~music_classification.net.
@@ -1404,8 +1407,9 @@ def fit_output_layer(model, classes, config, *, C=0.1, batch_size=32):
         mean, scale, W, b = fit_standardised_regression(
             X, labels, net.n_classes, C=C)
         W = W / scale
-        net.fc5.W.array[...] = xp.asarray(W, np.float32)
-        net.fc5.b.array[...] = xp.asarray(b - W @ mean, np.float32)
+        layer = getattr(net, OUTPUT_LAYER)
+        layer.W.array[...] = xp.asarray(W, np.float32)
+        layer.b.array[...] = xp.asarray(b - W @ mean, np.float32)
     return len(labels)
 
 

@@ -295,7 +295,9 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
         for key in ('conv1', 'conv2', 'conv3', 'fc4'):
             assert_array_equal(probe[key + '/W'], source[key + '/W'])
             assert_array_equal(probe[key + '/b'], source[key + '/b'])
-        assert not np.allclose(probe['fc5/W'], source['fc5/W'])
+        # fitted, not the fixture's output layer 12 small steps from its
+        # initial weights (the same seed)
+        assert not np.allclose(probe['fc5/W'], source['fc5/W'], atol=0.05)
     # nothing was trained: no log, no snapshot
     assert sorted(os.listdir(tmp_path / 'probe')) == ['labels.json',
                                                       'model.npz']
@@ -312,7 +314,9 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
             (['--init-from', str(out), '--linear-probe', '0'],
              '--linear-probe C must be above 0, got 0.0'),
             (['--init-from', str(out), '--ensemble-snapshots', '3'],
-             'no --ensemble-snapshots')):
+             'no --ensemble-snapshots'),
+            (['--init-from', str(out), '--resume'],
+             'no --resume or --distributed')):
         bad = run(train_cmd(demo_data, tmp_path / 'bad', '--linear-probe',
                             *flags))
         assert bad.returncode != 0 and 'Traceback' not in bad.stderr

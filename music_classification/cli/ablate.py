@@ -1,9 +1,10 @@
-"""``music-classification ablate``: the ablation study, every variant
-trained and scored on the same songs.
+"""``music-classification ablate``: the ablation study, every variant that
+trains, trained and scored on the same songs.
 
 Trains each variant of music_classification.ablation.VARIANTS (the
 article's recipe, its alternatives, single ingredients, the small CNN, the
-improved recipe) on --music/--other with the same held-out songs, seeds and
+improved recipe; not the linear probes, which need a trained network) on
+--music/--other with the same held-out songs, seeds and
 wall-clock budget per run, scores the held-out songs and an MFCC baseline,
 and writes results.md and results.png into --out. Rerun the same command to
 resume an interrupted study.
@@ -34,9 +35,8 @@ def main(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='seeds (each also draws its held-out songs)')
     parser.add_argument('--variants', nargs='+', default=None,
-                        choices=list(ablation.VARIANTS),
-                        help='variants to run (default: all but the '
-                        'linear probes, which need a trained network)')
+                        choices=ablation.trainable(ablation.VARIANTS),
+                        help='variants to run (default: all)')
     parser.add_argument('--val-songs', type=float, default=0.34,
                         help='songs held out per artist (fraction or count)')
     parser.add_argument('--no-baseline', action='store_true',

@@ -186,8 +186,8 @@ def parse_args(argv=None):
                         '--init-from network and fit only its output '
                         'layer, a logistic regression (inverse penalty C, '
                         'default 0.1) on the training songs\' clean windows '
-                        'every half window and every "Other" sound; a '
-                        'minute or two on a CPU')
+                        'every half window and every "Other" sound; under '
+                        'two minutes on a CPU')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -294,7 +294,7 @@ def parse_args(argv=None):
         if not args.init_from:
             fail(PROG, '--linear-probe fits the output layer of a trained '
                  'network: give it with --init-from FOLDER')
-        if args.linear_probe <= 0:
+        if not args.linear_probe > 0:  # nan too
             fail(PROG, '--linear-probe C must be above 0, got {}'.format(
                 args.linear_probe))
         if args.resume or args.distributed:
@@ -303,7 +303,7 @@ def parse_args(argv=None):
         if snapshots_given and args.ensemble_snapshots > 1:
             fail(PROG, '--linear-probe does not train: no '
                  '--ensemble-snapshots')
-        args.ensemble_snapshots = 1  # the recipe's need training
+        args.ensemble_snapshots = 1  # the recipe's snapshots need steps
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
