@@ -226,6 +226,18 @@ def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
             tmp_path / 'file')
 
 
+def assert_all_but_the_output_layer_kept(source, run, atol=1e-8):
+    """``run``'s MUSIC_NET has ``source``'s conv1..conv3 and fc4, and an
+    output layer not within ``atol`` of ``source``'s."""
+    with np.load(source / 'model.npz') as kept, \
+            np.load(run / 'model.npz') as got:
+        assert sorted(kept.files) == sorted(got.files)
+        for key in ('conv1', 'conv2', 'conv3', 'fc4'):
+            assert_array_equal(got[key + '/W'], kept[key + '/W'])
+            assert_array_equal(got[key + '/b'], kept[key + '/b'])
+        assert not np.allclose(got['fc5/W'], kept['fc5/W'], atol=atol)
+
+
 def test_a_run_starts_from_another_runs_network(trained, demo_data,
                                                 tmp_path):
     out, _ = trained
@@ -238,14 +250,8 @@ def test_a_run_starts_from_another_runs_network(trained, demo_data,
     # MUSIC_NET: conv1..conv3 and fc4, each W and b
     assert 'started from {} (8 arrays, all but the output layer)'.format(
         out) in result.stdout
-    with np.load(out / 'model.npz') as source, \
-            np.load(tmp_path / 'from' / 'model.npz') as started:
-        assert sorted(source.files) == sorted(started.files)
-        for key in ('conv1', 'conv2', 'conv3', 'fc4'):
-            assert_array_equal(started[key + '/W'], source[key + '/W'])
-            assert_array_equal(started[key + '/b'], source[key + '/b'])
-        # The output layer starts afresh.
-        assert not np.allclose(started['fc5/W'], source['fc5/W'])
+    # The output layer starts afresh.
+    assert_all_but_the_output_layer_kept(out, tmp_path / 'from')
     with open(tmp_path / 'from' / 'labels.json') as f:
         assert json.load(f)['recipe']['init_from'] == str(out)
     # A resumed run takes its weights from its snapshot, not from FOLDER;
@@ -289,15 +295,9 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
     assert 'fitting the output layer on the training songs (linear probe, ' \
         'C = 0.5)' in result.stdout
     assert 'output layer fitted on ' in result.stdout
-    with np.load(out / 'model.npz') as source, \
-            np.load(tmp_path / 'probe' / 'model.npz') as probe:
-        assert sorted(source.files) == sorted(probe.files)
-        for key in ('conv1', 'conv2', 'conv3', 'fc4'):
-            assert_array_equal(probe[key + '/W'], source[key + '/W'])
-            assert_array_equal(probe[key + '/b'], source[key + '/b'])
-        # fitted, not the fixture's output layer 12 small steps from its
-        # initial weights (the same seed)
-        assert not np.allclose(probe['fc5/W'], source['fc5/W'], atol=0.05)
+    # fitted, not the fixture's output layer 12 small steps from its
+    # initial weights (the same seed)
+    assert_all_but_the_output_layer_kept(out, tmp_path / 'probe', atol=0.05)
     # nothing was trained: no log, no snapshot
     assert sorted(os.listdir(tmp_path / 'probe')) == ['labels.json',
                                                       'model.npz']
