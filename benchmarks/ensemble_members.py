@@ -14,7 +14,6 @@ run: the model that run would have saved without the ensemble.
         benchmarks/wesnoth/work/study-2346steps/improved-seed0
 """
 
-import argparse
 import os
 
 import chainer
@@ -38,11 +37,10 @@ def member_alone(model, i):
 
 
 def runs_parser(doc):
-    """The flags of a benchmark over kept training runs: their folders,
-    ``doc``'s first paragraph as the description, ``doc`` as the help."""
-    parser = argparse.ArgumentParser(
-        description=doc.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The flags of a benchmark over kept training runs (their folders),
+    its help from ``doc`` (``real_music.doc_parser``)."""
+    from benchmarks.real_music import doc_parser
+    parser = doc_parser(doc)
     parser.add_argument('runs', nargs='+', help='training run folders '
                         '(model.npz and labels.json)')
     return parser

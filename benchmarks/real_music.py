@@ -33,12 +33,19 @@ def download_and_unpack(packages, work):
     return pkg
 
 
-def parser(doc, work):
-    """The flags of a real-music benchmark."""
-    p = argparse.ArgumentParser(
-        description=doc.splitlines()[0],
+def doc_parser(doc):
+    """An ``ArgumentParser`` of a benchmark from its docstring ``doc``: the
+    first paragraph as the description, the rest, as written, after the
+    flags."""
+    return argparse.ArgumentParser(
+        description=doc.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n\n'.join(doc.split('\n\n')[1:]))
+
+
+def parser(doc, work):
+    """The flags of a real-music benchmark."""
+    p = doc_parser(doc)
     p.add_argument('--work', default=work,
                    help='folder for packages, data and the runs')
     p.add_argument('--minutes', type=float, default=20.0,

@@ -27,7 +27,6 @@ with ``dpkg -x`` into --work.
         --init-from benchmarks/pretrain/work/pretrained-800steps
 """
 
-import argparse
 import glob
 import os
 import shutil
@@ -161,11 +160,7 @@ def stage(tracks, work):
 
 
 def parse(argv=None):
-    doc = __doc__
-    p = argparse.ArgumentParser(
-        description=doc.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n\n'.join(doc.split('\n\n')[1:]))
+    p = real_music.doc_parser(__doc__)
     p.add_argument('--work', default=os.path.join(HERE, 'work'),
                    help='folder for packages, data and the network')
     p.add_argument('--iterations', type=int, default=800,
