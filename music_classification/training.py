@@ -1392,20 +1392,24 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32):
     with ``C``) fitted to it; the standardisation is folded into the
     weights, so the network stays a plain network of its variant. Every
     other layer is left as it is. Of an ensemble, each member's output
-    layer is fitted on its own features.
+    layer is fitted on its own features (the windows' features made once).
 
     Returns:
         int: the number of windows fitted on.
     """
     xp = model.xp
-    for net in (model if isinstance(model, ENSEMBLE) else [model]):
-        def rows_of(x):
-            with chainer.using_config('train', False), \
-                    chainer.no_backprop_mode():
-                return net.embed(x).array
-        X, labels = window_rows(classes, config, rows_of, xp, batch_size)
+    nets = list(model) if isinstance(model, ENSEMBLE) else [model]
+
+    def rows_of(x):  # every network's embedding side by side
+        with chainer.using_config('train', False), \
+                chainer.no_backprop_mode():
+            return xp.concatenate([net.embed(x).array for net in nets],
+                                  axis=1)
+    X, labels = window_rows(classes, config, rows_of, xp, batch_size)
+    # members of one variant: embeddings of one width
+    for net, rows in zip(nets, np.split(X, len(nets), axis=1)):
         mean, scale, W, b = fit_standardised_regression(
-            X, labels, net.n_classes, C=C)
+            rows, labels, net.n_classes, C=C)
         W = W / scale
         layer = getattr(net, OUTPUT_LAYER)
         layer.W.array[...] = xp.asarray(W, np.float32)
