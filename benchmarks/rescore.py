@@ -111,7 +111,7 @@ def training_statistics(config, train_songs, other, names, batch_size=64):
         classes.append([READ_DATASET(p, label=len(classes), **common)
                         for p in train_songs[artist]])
     waves, labels = [], []
-    for wave, label in statistics_windows(classes, config.window_samples):
+    for wave, label, _ in statistics_windows(classes, config.window_samples):
         waves.append(wave)
         labels.append(label)
     stats = {n: [] for n in COEFFICIENTS}

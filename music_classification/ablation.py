@@ -116,6 +116,10 @@ VARIANTS = collections.OrderedDict([
                             'classifier',
                             ['--recipe', 'improved', '--linear-probe',
                              '--stats-weight', '0'])),
+    ('linear_probe_songs', ('the linear probe, both its fits weighing every '
+                            'artist and every song alike',
+                            ['--recipe', 'improved', '--linear-probe',
+                             '--fit-weights', 'songs'])),
 ])
 
 

@@ -20,7 +20,9 @@
   regression on MFCC statistics that ``--stats-weight`` mixes into the
   model's predictions.
 * :func:`fit_output_layer`: instead of training (``--linear-probe``), the
-  output layer of a trained network fitted as a logistic regression.
+  output layer of a trained network fitted as a logistic regression. Both
+  fits weigh every window alike, or (``--fit-weights songs``) every class
+  and song alike (:func:`song_weights`).
 * :func:`make_optimizer`: Adam(alpha=1e-4) with WeightDecay(1e-4).
 * :func:`loss_with_report`: the loss function for ``StandardUpdater``; it
   reports ``loss`` and ``accuracy`` for ``LogReport``.
@@ -1196,23 +1198,29 @@ def run_training(args):  # pragma: no mutate block
 
     model.to_device(device)
     device.use()
+    fit_weights = args.fit_weights or 'windows'
+    alike = (', every artist and song weighed alike'
+             if fit_weights == 'songs' else '')
     if args.linear_probe is not None:
         iterations = 0
         if rank == 0:
             print('fitting the output layer on the training songs (linear '
-                  'probe, C = {:g})...'.format(args.linear_probe), flush=True)
+                  'probe, C = {:g}{})...'.format(args.linear_probe, alike),
+                  flush=True)
             print('output layer fitted on {} windows'.format(
                 fit_output_layer(model, classes, config,
-                                 C=args.linear_probe)), flush=True)
+                                 C=args.linear_probe,
+                                 fit_weights=fit_weights)), flush=True)
     else:
         model, iterations = train_network(
             args, model, (songs, train_songs, val_songs), classes, val,
             config, device, comm, rank, size)
     if model.stats_weight and rank == 0:
-        print('fitting the statistics classifier on the training songs...',
-              flush=True)
+        print('fitting the statistics classifier on the training songs{}...'
+              .format(' ({})'.format(alike[2:]) if alike else ''), flush=True)
         print('statistics classifier fitted on {} windows'.format(
-            fit_statistics_classifier(model, classes, config)), flush=True)
+            fit_statistics_classifier(model, classes, config,
+                                      fit_weights=fit_weights)), flush=True)
     if comm is not None:
         print('rank {} of {}: parameter checksum {}'.format(
             rank, size, parameter_checksum(model)), flush=True)
@@ -1278,31 +1286,69 @@ def statistics_windows(classes, window):
         window (int): samples per window.
 
     Yields:
-        tuple: ``(wave, label)``, ``wave`` ``(window,)`` float32.
+        tuple: ``(wave, label, song)``, ``wave`` ``(window,)`` float32,
+        ``song`` the index of its dataset in ``classes`` (a song; the
+        sounds of an "Other" dataset share one).
     """
     from music_classification.augment import fit_to_length
     from music_classification.predict import window_starts
+    song = 0
     for label, datasets in enumerate(classes):
         for dataset in datasets:
             if hasattr(dataset, 'all_data'):
                 y = fit_to_length(dataset.all_data, max(
                     window, len(dataset.all_data)))
                 for s in window_starts(len(y), window, window // 2):
-                    yield y[s:s + window], label
+                    yield y[s:s + window], label, song
             else:
                 for sound in dataset.sounds:
-                    yield fit_to_length(sound, window), label
+                    yield fit_to_length(sound, window), label, song
+            song += 1
 
 
-def fit_logistic_regression(X, t, n_classes, *, C=1.0):
+#: How :func:`fit_statistics_classifier` and :func:`fit_output_layer` weigh
+#: their windows (``train --fit-weights``): each alike, or as
+#: :func:`song_weights`.
+FIT_WEIGHTS = ('windows', 'songs')
+
+
+def song_weights(labels, songs):
+    """Window weights under which every class and, within a class, every
+    song counts alike.
+
+    A window's weight is ``1 / (windows of its song * songs of its
+    class)``, scaled so that the weights' mean is 1: an artist of two songs
+    weighs as much as one of five, and a long song as much as a short one.
+
+    Args:
+        labels (numpy.ndarray): ``(n,)`` each window's class.
+        songs (numpy.ndarray): ``(n,)`` each window's song (any ids).
+
+    Returns:
+        numpy.ndarray: ``(n,)`` float64 weights.
+    """
+    labels, songs = np.asarray(labels), np.asarray(songs)
+    _, song_of, windows = np.unique(songs, return_inverse=True,
+                                    return_counts=True)
+    per_class = {label: len(np.unique(songs[labels == label]))
+                 for label in np.unique(labels)}
+    w = 1.0 / (windows[song_of] * np.array([per_class[label]
+                                             for label in labels]))
+    return w / w.mean()
+
+
+def fit_logistic_regression(X, t, n_classes, *, C=1.0, weights=None):
     """Multinomial logistic regression with an L2 penalty, by L-BFGS.
 
-    Minimises ``C * sum_i cross_entropy(W x_i + b, t_i) + |W|**2 / 2`` (the
-    bias is not penalised), scikit-learn's ``LogisticRegression(C=C)``.
+    Minimises ``C * sum_i w_i * cross_entropy(W x_i + b, t_i) + |W|**2 / 2``
+    (the bias is not penalised), scikit-learn's ``LogisticRegression(C=C)``
+    fitted with ``sample_weight=weights``.
 
     Args:
         X (numpy.ndarray): ``(n, k)`` inputs.
         t (numpy.ndarray): ``(n,)`` labels in ``0 .. n_classes - 1``.
+        weights (numpy.ndarray or None): ``(n,)`` each row's weight ``w_i``
+            (None: 1 each).
 
     Returns:
         tuple: ``W`` ``(n_classes, k)`` and ``b`` ``(n_classes,)``, float64.
@@ -1311,13 +1357,16 @@ def fit_logistic_regression(X, t, n_classes, *, C=1.0):
     X = np.asarray(X, np.float64)
     n, k = X.shape
     Y = np.eye(n_classes)[np.asarray(t)]
+    if weights is not None:
+        Y = Y * np.asarray(weights, np.float64)[:, None]
 
     def loss_and_grad(theta):
         W, b = theta[:-n_classes].reshape(n_classes, k), theta[-n_classes:]
         z = X @ W.T + b
         z -= z.max(axis=1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        G = C * (np.exp(log_p) - Y)
+        # with weights, the rows of Y sum to w_i: softmax's part scaled too
+        G = C * (np.exp(log_p) * Y.sum(axis=1, keepdims=True) - Y)
         loss = -C * (Y * log_p).sum() + 0.5 * (W ** 2).sum()
         return loss, np.concatenate([(G.T @ X + W).ravel(), G.sum(axis=0)])
     theta = scipy.optimize.minimize(
@@ -1337,15 +1386,15 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32):
         xp: NumPy or CuPy, where the features are made and read.
 
     Returns:
-        tuple: the rows ``(windows, k)`` float64 and their labels
-        ``(windows,)``, on the CPU.
+        tuple: the rows ``(windows, k)`` float64, their labels
+        ``(windows,)`` and their songs ``(windows,)``, on the CPU.
     """
     rows, labels, batch = [], [], []
 
     def flush():
-        x = config(xp.asarray(np.stack([w for w, _ in batch])))
+        x = config(xp.asarray(np.stack([w for w, _, _ in batch])))
         rows.append(chainer.backend.CpuDevice().send(rows_of(x)))
-        labels.extend(label for _, label in batch)
+        labels.extend((label, song) for _, label, song in batch)
         del batch[:]
     for example in statistics_windows(classes, config.window_samples):
         batch.append(example)
@@ -1353,10 +1402,21 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32):
             flush()
     if batch:
         flush()
-    return np.concatenate(rows).astype(np.float64), np.array(labels)
+    labels, songs = np.array(labels).reshape(-1, 2).T
+    return np.concatenate(rows).astype(np.float64), labels, songs
 
 
-def fit_statistics_classifier(model, classes, config, batch_size=32):
+def fitting_weights(labels, songs, fit_weights):
+    """The weights :func:`fit_logistic_regression` is given for
+    ``fit_weights`` (one of :data:`FIT_WEIGHTS`): None for ``windows``."""
+    if fit_weights not in FIT_WEIGHTS:
+        raise ParameterError('fit_weights must be one of {}, got {!r}'
+                             .format(', '.join(FIT_WEIGHTS), fit_weights))
+    return song_weights(labels, songs) if fit_weights == 'songs' else None
+
+
+def fit_statistics_classifier(model, classes, config, batch_size=32, *,
+                              fit_weights='windows'):
     """Fit ``model``'s statistics classifier on the training windows.
 
     The statistics (:func:`~music_classification.features.
@@ -1365,17 +1425,21 @@ def fit_statistics_classifier(model, classes, config, batch_size=32):
     (:func:`fit_logistic_regression`, ``C = 1``) is fitted to them: the MFCC
     baseline's classifier, on the network's windows, inside the model
     (:meth:`~music_classification.net.MUSIC_NET.
-    add_statistics_classifier`).
+    add_statistics_classifier`). ``fit_weights`` (:data:`FIT_WEIGHTS`):
+    every window alike, or every class and song alike
+    (:func:`song_weights`).
 
     Returns:
         int: the number of windows fitted on.
     """
     from music_classification.features import window_statistics
     xp = model.xp
-    X, labels = window_rows(classes, config, lambda x: window_statistics(
-        x=x, n_coefficients=model.n_coefficients), xp, batch_size)
-    mean, scale, W, b = fit_standardised_regression(X, labels,
-                                                    model.n_classes)
+    X, labels, songs = window_rows(
+        classes, config, lambda x: window_statistics(
+            x=x, n_coefficients=model.n_coefficients), xp, batch_size)
+    mean, scale, W, b = fit_standardised_regression(
+        X, labels, model.n_classes,
+        weights=fitting_weights(labels, songs, fit_weights))
     model.stats_mean[...] = xp.asarray(mean, np.float32)
     model.stats_scale[...] = xp.asarray(scale, np.float32)
     model.stats_W[...] = xp.asarray(W, np.float32)
@@ -1383,7 +1447,8 @@ def fit_statistics_classifier(model, classes, config, batch_size=32):
     return len(labels)
 
 
-def fit_output_layer(model, classes, config, *, C, batch_size=32):
+def fit_output_layer(model, classes, config, *, C, batch_size=32,
+                     fit_weights='windows'):
     """Fit the output layer of a trained network: a linear probe.
 
     What the output layer reads (:meth:`~music_classification.net.
@@ -1405,11 +1470,12 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32):
                 chainer.no_backprop_mode():
             return xp.concatenate([net.embed(x).array for net in nets],
                                   axis=1)
-    X, labels = window_rows(classes, config, rows_of, xp, batch_size)
+    X, labels, songs = window_rows(classes, config, rows_of, xp, batch_size)
+    weights = fitting_weights(labels, songs, fit_weights)
     # members of one variant: embeddings of one width
     for net, rows in zip(nets, np.split(X, len(nets), axis=1)):
         mean, scale, W, b = fit_standardised_regression(
-            rows, labels, net.n_classes, C=C)
+            rows, labels, net.n_classes, C=C, weights=weights)
         W = W / scale
         layer = getattr(net, OUTPUT_LAYER)
         layer.W.array[...] = xp.asarray(W, np.float32)
@@ -1417,7 +1483,7 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32):
     return len(labels)
 
 
-def fit_standardised_regression(X, t, n_classes, *, C=1.0):
+def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
     """Standardise ``X`` and fit :func:`fit_logistic_regression` to it.
 
     Args:
@@ -1425,6 +1491,8 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0):
         t (numpy.ndarray): ``(n,)`` int labels in ``0 .. n_classes - 1``.
         n_classes (int): the number of classes.
         C (float): inverse strength of the L2 penalty.
+        weights (numpy.ndarray or None): ``(n,)`` each row's weight in the
+            loss (the mean and scale are not weighted).
 
     Returns:
         tuple: ``(mean, scale, W, b)``: each feature's mean and standard
@@ -1433,7 +1501,8 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0):
     """
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
-    W, b = fit_logistic_regression((X - mean) / scale, t, n_classes, C=C)
+    W, b = fit_logistic_regression((X - mean) / scale, t, n_classes, C=C,
+                                   weights=weights)
     return mean, scale, W, b
 
 
@@ -1459,7 +1528,8 @@ def save_run_labels(args, class_names, config, spec,
                     batch_per_song=args.batch_per_song,
                     batch_per_class=args.batch_per_class, seed=args.seed,
                     init_from=args.init_from,
-                    linear_probe=args.linear_probe),
+                    linear_probe=args.linear_probe,
+                    fit_weights=args.fit_weights or 'windows'),
         **split)
 
 

@@ -290,10 +290,11 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
                                                   tmp_path):
     out, _ = trained
     result = run(train_cmd(demo_data, tmp_path / 'probe', '--init-from',
-                           str(out), '--linear-probe', '0.5'))
+                           str(out), '--linear-probe', '0.5',
+                           '--fit-weights', 'songs'))
     assert result.returncode == 0, result.stderr
     assert 'fitting the output layer on the training songs (linear probe, ' \
-        'C = 0.5)' in result.stdout
+        'C = 0.5, every artist and song weighed alike)' in result.stdout
     assert 'output layer fitted on ' in result.stdout
     # fitted, not the fixture's output layer 12 small steps from its
     # initial weights (the same seed)
@@ -304,6 +305,7 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
     with open(tmp_path / 'probe' / 'labels.json') as f:
         recipe = json.load(f)['recipe']
     assert recipe['linear_probe'] == 0.5 and recipe['init_from'] == str(out)
+    assert recipe['fit_weights'] == 'songs'
     scored = run([*cli('evaluate'), '-M', str(tmp_path / 'probe')])
     assert scored.returncode == 0, scored.stderr
     assert 'song_accuracy=' in scored.stdout
@@ -316,9 +318,13 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
             (['--init-from', str(out), '--ensemble-snapshots', '3'],
              'no --ensemble-snapshots'),
             (['--init-from', str(out), '--resume'],
-             'no --resume or --distributed')):
-        bad = run(train_cmd(demo_data, tmp_path / 'bad', '--linear-probe',
-                            *flags))
+             'no --resume or --distributed'),
+            # nothing fitted to weigh: the article's recipe, no probe
+            (['--fit-weights', 'songs'], '--fit-weights weighs the windows '
+             'of a fit')):
+        if '--fit-weights' not in flags:
+            flags = ['--linear-probe'] + flags
+        bad = run(train_cmd(demo_data, tmp_path / 'bad', *flags))
         assert bad.returncode != 0 and 'Traceback' not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
         assert message in bad.stderr

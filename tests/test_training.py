@@ -1640,20 +1640,55 @@ def test_fit_standardised_regression_fits_the_standardised_features(C):
     assert_allclose(b, b2)
 
 
+@pytest.mark.parametrize('weighted', [False, True])
 @pytest.mark.parametrize('C', [0.1, 1.0])
 @pytest.mark.parametrize('seed', [0, 1])
-def test_fit_logistic_regression_is_scikit_learns(C, seed):
+def test_fit_logistic_regression_is_scikit_learns(C, seed, weighted):
     sklearn = pytest.importorskip('sklearn.linear_model')
     rng = np.random.default_rng(seed)
     t = rng.integers(0, 3, size=120)
     X = rng.normal(size=(120, 5)) + t[:, None] * [1.0, -0.5, 0, 0, 0.2]
-    W, b = training.fit_logistic_regression(X, t, 3, C=C)
+    weights = rng.uniform(0.1, 3.0, size=120) if weighted else None
+    W, b = training.fit_logistic_regression(X, t, 3, C=C, weights=weights)
     reference = sklearn.LogisticRegression(C=C, tol=1e-10,
-                                           max_iter=10000).fit(X, t)
+                                           max_iter=10000).fit(
+        X, t, sample_weight=weights)
     z = X @ W.T + b
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     assert_allclose(p, reference.predict_proba(X), atol=1e-4)
+
+
+def test_a_weight_of_k_is_the_row_k_times():
+    rng = np.random.default_rng(5)
+    t = rng.integers(0, 3, size=40)
+    X = rng.normal(size=(40, 3)) + t[:, None]
+    k = rng.integers(1, 4, size=40)
+    W, b = training.fit_logistic_regression(X, t, 3, C=0.3,
+                                            weights=k.astype(float))
+    W2, b2 = training.fit_logistic_regression(np.repeat(X, k, axis=0),
+                                              np.repeat(t, k), 3, C=0.3)
+    assert_allclose(W, W2, atol=1e-5)
+    assert_allclose(b, b2, atol=1e-5)
+
+
+def test_song_weights_weigh_every_class_and_song_alike():
+    # class 0: one "song" of 3 windows; class 1: songs of 2 and 6
+    # windows; class 2: one song of 4
+    labels = np.array([0] * 3 + [1] * 8 + [2] * 4)
+    songs = np.array([7] * 3 + [1] * 2 + [2] * 6 + [3] * 4)
+    w = training.song_weights(labels, songs)
+    assert_allclose(w.mean(), 1.0)
+    for label in range(3):
+        assert_allclose(w[labels == label].sum(), len(w) / 3)
+    assert_allclose(w[songs == 1].sum(), w[songs == 2].sum())
+    assert_allclose(w[songs == 2], w[songs == 2][0])  # windows of a song
+    assert_allclose(w[:3], 5.0 / 3)  # 15 windows / 3 classes / 3 windows
+    assert training.fitting_weights(labels, songs, 'windows') is None
+    assert_allclose(training.fitting_weights(labels, songs, 'songs'), w)
+    with pytest.raises(training.ParameterError,
+                       match='fit_weights must be one of'):
+        training.fitting_weights(labels, songs, 'classes')
 
 
 def test_statistics_windows_cover_songs_and_other_sounds(classes):
@@ -1668,37 +1703,54 @@ def test_statistics_windows_cover_songs_and_other_sounds(classes):
                 n = len(d.all_data)
                 expected += len(np.arange(0, n - window + 1, window // 2))
     assert len(got) == expected
-    assert all(w.shape == (window,) for w, _ in got)
+    assert all(w.shape == (window,) for w, _, _ in got)
     song = classes[1][0].all_data
-    firsts = [w for w, label in got if label == 1][:2]
+    firsts = [w for w, label, _ in got if label == 1][:2]
     assert_array_equal(firsts[0], song[:window])
     assert_array_equal(firsts[1], song[window // 2:window // 2 + window])
-    assert sorted(set(label for _, label in got)) == [0, 1, 2]
+    assert sorted(set(label for _, label, _ in got)) == [0, 1, 2]
+    # each dataset is one song, every "Other" sound of one dataset too
+    datasets = [d for datasets in classes for d in datasets]
+    songs = [song for _, _, song in got]
+    assert sorted(set(songs)) == list(range(len(datasets)))
+    assert songs == sorted(songs)
+    assert songs.count(0) == len(classes[0][0].sounds)
 
 
-def test_fit_statistics_classifier_learns_the_training_windows(classes):
+@pytest.mark.parametrize('fit_weights', ['windows', 'songs'])
+def test_fit_statistics_classifier_learns_the_training_windows(
+        classes, fit_weights):
+    from music_classification.features import window_statistics
     from music_classification.net import SMALL_CNN
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
     model = SMALL_CNN(n_classes=3, input_shape=config.input_shape, width=4)
     model.add_statistics_classifier(1.0)
-    n = training.fit_statistics_classifier(model, classes, config)
+    n = training.fit_statistics_classifier(model, classes, config,
+                                           fit_weights=fit_weights)
     windows = list(training.statistics_windows(classes,
                                                config.window_samples))
     assert n == len(windows)
-    x = config(np.stack([w for w, _ in windows]))
-    t = np.array([label for _, label in windows])
+    x = config(np.stack([w for w, _, _ in windows]))
+    t = np.array([label for _, label, _ in windows])
     assert_allclose(model.stats_mean, features_mean(x), rtol=1e-4,
                     atol=1e-4)
+    songs = np.array([song for _, _, song in windows])
+    mean, scale, W, b = training.fit_standardised_regression(
+        window_statistics(x=x).astype(np.float64), t, 3,
+        weights=training.fitting_weights(t, songs, fit_weights))
+    assert_allclose(model.stats_W, W, rtol=1e-3, atol=1e-3)
+    assert_allclose(model.stats_b, b, rtol=1e-3, atol=1e-3)
     guesses = model.predict(x).array.argmax(axis=1)
     assert np.mean(guesses == t) > 0.9  # the demo's artists are apart
     model.stats_weight = 0.0  # the network alone: untrained, near chance
     assert np.mean(model.predict(x).array.argmax(axis=1) == t) < 0.9
 
 
-@pytest.mark.parametrize('members', [1, 2])
+@pytest.mark.parametrize('members,fit_weights', [
+    (1, 'windows'), (2, 'windows'), (1, 'songs')])
 def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
-        classes, members):
+        classes, members, fit_weights):
     from music_classification.net import ENSEMBLE, SMALL_CNN
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
@@ -1707,17 +1759,20 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
             for _ in range(members)]
     model = nets[0] if members == 1 else ENSEMBLE(nets)
     before = {name: p.array.copy() for name, p in model.namedparams()}
-    n = training.fit_output_layer(model, classes, config, C=0.5)
+    n = training.fit_output_layer(model, classes, config, C=0.5,
+                                  fit_weights=fit_weights)
     windows = list(training.statistics_windows(classes,
                                                config.window_samples))
     assert n == len(windows)
-    x = config(np.stack([w for w, _ in windows]))
-    t = np.array([label for _, label in windows])
+    x = config(np.stack([w for w, _, _ in windows]))
+    t = np.array([label for _, label, _ in windows])
+    weights = training.fitting_weights(
+        t, np.array([song for _, _, song in windows]), fit_weights)
     with chainer.using_config('train', False):
         for net in nets:
             e = net.embed(x).array.astype(np.float64)
             mean, scale, W, b = training.fit_standardised_regression(
-                e, t, 3, C=0.5)
+                e, t, 3, C=0.5, weights=weights)
             # each member's own regression, its standardisation folded in
             assert_allclose(net.forward(x).array,
                             ((e - mean) / scale) @ W.T + b, rtol=1e-3,
@@ -1774,6 +1829,23 @@ def test_a_linear_probe_of_the_improved_recipe(demo_data, tmp_path):
     assert_array_equal(model.conv4.W.array, last.conv4.W.array)
     assert_array_equal(model.bn4.avg_mean, last.bn4.avg_mean)
     assert not np.allclose(model.fc5.W.array, last.fc5.W.array, atol=0.05)
+
+
+def test_a_probe_weighs_every_song_alike_if_asked(demo_data, tmp_path):
+    improved_run(demo_data, tmp_path / 'run')
+    probes = {}
+    for weights in ('windows', 'songs'):
+        labels, (probes[weights], _, _) = improved_run(
+            demo_data, tmp_path / weights, '--init-from',
+            str(tmp_path / 'run'), '--linear-probe', '--fit-weights',
+            weights)
+        assert labels['recipe']['fit_weights'] == weights
+    a, b = probes['windows'], probes['songs']
+    assert_array_equal(a.conv4.W.array, b.conv4.W.array)  # one network
+    # both fits weighed otherwise: the output layer, the statistics
+    # classifier
+    assert not np.allclose(a.fc5.W.array, b.fc5.W.array, atol=1e-3)
+    assert not np.allclose(a.stats_W, b.stats_W, atol=1e-3)
 
 
 def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):

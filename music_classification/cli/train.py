@@ -20,7 +20,7 @@ import os
 from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
 from music_classification.net import MODELS
-from music_classification.training import RECIPES
+from music_classification.training import FIT_WEIGHTS, RECIPES
 
 PROG = 'music-classification train'
 DESCRIPTION = 'Train a model on a music collection (one folder per artist).'
@@ -188,6 +188,14 @@ def parse_args(argv=None):
                         'default 0.1) on the training songs\' clean windows '
                         'every half window and every "Other" sound; under '
                         'two minutes on a CPU')
+    parser.add_argument('--fit-weights', choices=FIT_WEIGHTS,
+                        default=None,
+                        help='how the fitted classifiers (the statistics '
+                        'classifier and a --linear-probe\'s output layer) '
+                        'weigh the training windows: every window alike '
+                        '(windows, the default), or every artist alike and, '
+                        'within an artist, every song (songs; the "Other" '
+                        'sounds count as one song)')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -304,6 +312,11 @@ def parse_args(argv=None):
             fail(PROG, '--linear-probe does not train: no '
                  '--ensemble-snapshots')
         args.ensemble_snapshots = 1  # the recipe's snapshots need steps
+    if args.fit_weights and args.linear_probe is None and \
+            not args.stats_weight:
+        fail(PROG, '--fit-weights weighs the windows of a fit: the '
+             'statistics classifier\'s (--stats-weight above 0, or '
+             '--recipe improved) or a --linear-probe\'s')
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
