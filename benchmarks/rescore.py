@@ -14,7 +14,9 @@ held-out songs (``labels.json``), on the same 10.24 s clips every 5 s as
 * **another statistics classifier**: the share of the model's own
   (``--stats-weight``) at 0 and 0.5, and the classifier fitted again on the
   run's training songs and "Other" sounds with 20, 40 or 128 cepstral
-  coefficients and ``C`` of 0.1, 1 or 10, mixed in at the model's share.
+  coefficients and ``C`` of 0.1, 1 or 10, or as the model's own with every
+  artist and song weighed alike (``train --fit-weights songs``), mixed in
+  at the model's share.
 
 The first row scores the model as it was saved (its ``result.json``)::
 
@@ -98,8 +100,8 @@ def held_out_scores(model, config, songs, names, batch_size=64):
 
 def training_statistics(config, train_songs, other, names, batch_size=64):
     """The statistics of the windows a statistics classifier is fitted on
-    (``training.statistics_windows``), for each of ``COEFFICIENTS``, and
-    their labels."""
+    (``training.statistics_windows``), for each of ``COEFFICIENTS``, their
+    labels and their songs."""
     from music_classification.dataset import READ_DATASET, READ_DATASET2
     from music_classification.training import statistics_windows
     common = dict(chunk=config.chunk, length=config.length,
@@ -110,25 +112,28 @@ def training_statistics(config, train_songs, other, names, batch_size=64):
     for artist in names[1:]:
         classes.append([READ_DATASET(p, label=len(classes), **common)
                         for p in train_songs[artist]])
-    waves, labels = [], []
-    for wave, label, _ in statistics_windows(classes, config.window_samples):
+    waves, labels, songs = [], [], []
+    for wave, label, song in statistics_windows(classes,
+                                                config.window_samples):
         waves.append(wave)
         labels.append(label)
+        songs.append(song)
     stats = {n: [] for n in COEFFICIENTS}
     for i in range(0, len(waves), batch_size):
         for n, s in statistics(config(np.stack(
                 waves[i:i + batch_size]))).items():
             stats[n].append(s)
     return ({n: np.concatenate(v).astype(np.float64)
-             for n, v in stats.items()}, np.array(labels))
+             for n, v in stats.items()}, np.array(labels), np.array(songs))
 
 
-def refitted(train, labels, songs, n, C, n_classes):
+def refitted(train, labels, songs, n, C, n_classes, weights=None):
     """Each song's ``(clips, per_clip, classes)`` probabilities from a
-    statistics classifier of ``n`` coefficients fitted with ``C``."""
+    statistics classifier of ``n`` coefficients fitted with ``C`` (and the
+    training windows' ``weights``)."""
     from music_classification.training import fit_standardised_regression
-    mean, scale, W, b = fit_standardised_regression(train[n], labels,
-                                                    n_classes, C=C)
+    mean, scale, W, b = fit_standardised_regression(
+        train[n], labels, n_classes, C=C, weights=weights)
     return [softmax(((s['stats'][n] - mean) / scale) @ W.T + b).reshape(
         s['net'].shape[1:]) for s in songs]
 
@@ -166,6 +171,7 @@ def accuracy(songs, shift=0, weight=0.0, stats=None, vote='mean'):
 def rows_for(run, other):
     """``(scoring, (clip, song))`` rows of one run."""
     from music_classification import collection
+    from music_classification.training import song_weights
     model, names, config = collection.load_trained(run)
     info, _ = collection.load_labels(os.path.join(run, 'labels.json'))
     w = model.stats_weight
@@ -182,14 +188,19 @@ def rows_for(run, other):
         return rows
     rows += [('statistics share {:g}'.format(v), accuracy(songs, weight=v))
              for v in (0.0, 0.5)]
-    train, labels = training_statistics(config, info['train_songs'], other,
-                                        names)
+    train, labels, window_songs = training_statistics(
+        config, info['train_songs'], other, names)
     for n in COEFFICIENTS:
         for C in PENALTIES:
             stats = refitted(train, labels, songs, n, C, len(names))
             rows.append(('statistics refitted: {} coefficients, C = {:g}'
                          .format(n, C), accuracy(songs, weight=w,
                                                  stats=stats)))
+    stats = refitted(train, labels, songs, model.n_coefficients, 1.0,
+                     len(names), weights=song_weights(labels, window_songs))
+    rows.append(('statistics refitted with every artist and song alike '
+                 '(--fit-weights songs)', accuracy(songs, weight=w,
+                                                   stats=stats)))
     return rows
 
 
