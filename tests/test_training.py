@@ -1728,14 +1728,10 @@ def test_fit_statistics_classifier_learns_the_training_windows(
     model.add_statistics_classifier(1.0)
     n = training.fit_statistics_classifier(model, classes, config,
                                            fit_weights=fit_weights)
-    windows = list(training.statistics_windows(classes,
-                                               config.window_samples))
-    assert n == len(windows)
-    x = config(np.stack([w for w, _, _ in windows]))
-    t = np.array([label for _, label, _ in windows])
+    x, t, songs = fitted_windows(classes, config)
+    assert n == len(t)
     assert_allclose(model.stats_mean, features_mean(x), rtol=1e-4,
                     atol=1e-4)
-    songs = np.array([song for _, _, song in windows])
     mean, scale, W, b = training.fit_standardised_regression(
         window_statistics(x=x).astype(np.float64), t, 3,
         weights=training.fitting_weights(t, songs, fit_weights))
@@ -1761,13 +1757,9 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
     before = {name: p.array.copy() for name, p in model.namedparams()}
     n = training.fit_output_layer(model, classes, config, C=0.5,
                                   fit_weights=fit_weights)
-    windows = list(training.statistics_windows(classes,
-                                               config.window_samples))
-    assert n == len(windows)
-    x = config(np.stack([w for w, _, _ in windows]))
-    t = np.array([label for _, label, _ in windows])
-    weights = training.fitting_weights(
-        t, np.array([song for _, _, song in windows]), fit_weights)
+    x, t, songs = fitted_windows(classes, config)
+    assert n == len(t)
+    weights = training.fitting_weights(t, songs, fit_weights)
     with chainer.using_config('train', False):
         for net in nets:
             e = net.embed(x).array.astype(np.float64)
@@ -1782,6 +1774,15 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
         assert moved == ('/fc5/' in name), name
     guesses = model.predict(x).array.argmax(axis=1)
     assert np.mean(guesses == t) > 0.9  # random features, fitted head
+
+
+def fitted_windows(classes, config):
+    """The windows the fits read: their features, labels and songs."""
+    windows = list(training.statistics_windows(classes,
+                                               config.window_samples))
+    x = config(np.stack([w for w, _, _ in windows]))
+    t = np.array([label for _, label, _ in windows])
+    return x, t, np.array([song for _, _, song in windows])
 
 
 def features_mean(x):
