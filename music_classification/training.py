@@ -1199,13 +1199,14 @@ def run_training(args):  # pragma: no mutate block
     model.to_device(device)
     device.use()
     fit_weights = args.fit_weights or 'windows'
-    alike = (', every artist and song weighed alike'
-             if fit_weights == 'songs' else '')
+    alike = ('every artist and song weighed alike'
+             if fit_weights == 'songs' else None)
     if args.linear_probe is not None:
         iterations = 0
         if rank == 0:
-            print('fitting the output layer on the training songs (linear '
-                  'probe, C = {:g}{})...'.format(args.linear_probe, alike),
+            probe = 'linear probe, C = {:g}'.format(args.linear_probe)
+            print('fitting the output layer on the training songs ({})...'
+                  .format(probe + ', ' + alike if alike else probe),
                   flush=True)
             print('output layer fitted on {} windows'.format(
                 fit_output_layer(model, classes, config,
@@ -1217,7 +1218,7 @@ def run_training(args):  # pragma: no mutate block
             config, device, comm, rank, size)
     if model.stats_weight and rank == 0:
         print('fitting the statistics classifier on the training songs{}...'
-              .format(' ({})'.format(alike[2:]) if alike else ''), flush=True)
+              .format(' ({})'.format(alike) if alike else ''), flush=True)
         print('statistics classifier fitted on {} windows'.format(
             fit_statistics_classifier(model, classes, config,
                                       fit_weights=fit_weights)), flush=True)
