@@ -47,10 +47,21 @@ def statistics(x):
     """``{n: (batch, 4 * n)}``: the windows' statistics for each of
     ``COEFFICIENTS``, sliced out of the largest (the first ``n`` rows of an
     orthonormal DCT do not depend on how many are kept)."""
+    return by_coefficients(most_statistics(x))
+
+
+def most_statistics(x):
+    """The windows' statistics ``(batch, 4 * max(COEFFICIENTS))``."""
     from music_classification.features import window_statistics
+    return window_statistics(x=x, n_coefficients=max(COEFFICIENTS))
+
+
+def by_coefficients(s):
+    """:func:`most_statistics`' ``s`` as ``{n: (batch, 4 * n)}`` for each
+    of ``COEFFICIENTS``."""
     most = max(COEFFICIENTS)
-    s = window_statistics(x=x, n_coefficients=most).reshape(len(x), 4, most)
-    return {n: s[:, :, :n].reshape(len(x), 4 * n) for n in COEFFICIENTS}
+    s = s.reshape(len(s), 4, most)
+    return {n: s[:, :, :n].reshape(len(s), 4 * n) for n in COEFFICIENTS}
 
 
 def softmax(z):
@@ -100,10 +111,10 @@ def held_out_scores(model, config, songs, names, batch_size=64):
 
 def training_statistics(config, train_songs, other, names, batch_size=64):
     """The statistics of the windows a statistics classifier is fitted on
-    (``training.statistics_windows``), for each of ``COEFFICIENTS``, their
-    labels and their songs."""
+    (``training.window_rows``), for each of ``COEFFICIENTS``, their labels
+    and their songs."""
     from music_classification.dataset import READ_DATASET, READ_DATASET2
-    from music_classification.training import statistics_windows
+    from music_classification.training import window_rows
     common = dict(chunk=config.chunk, length=config.length,
                   expected_fs=config.sr, compression=config.compression,
                   augment=False, noise_augment=False,
@@ -112,19 +123,9 @@ def training_statistics(config, train_songs, other, names, batch_size=64):
     for artist in names[1:]:
         classes.append([READ_DATASET(p, label=len(classes), **common)
                         for p in train_songs[artist]])
-    waves, labels, songs = [], [], []
-    for wave, label, song in statistics_windows(classes,
-                                                config.window_samples):
-        waves.append(wave)
-        labels.append(label)
-        songs.append(song)
-    stats = {n: [] for n in COEFFICIENTS}
-    for i in range(0, len(waves), batch_size):
-        for n, s in statistics(config(np.stack(
-                waves[i:i + batch_size]))).items():
-            stats[n].append(s)
-    return ({n: np.concatenate(v).astype(np.float64)
-             for n, v in stats.items()}, np.array(labels), np.array(songs))
+    rows, labels, songs = window_rows(classes, config, most_statistics,
+                                      batch_size=batch_size)
+    return by_coefficients(rows), labels, songs
 
 
 def refitted(train, labels, songs, n, C, n_classes, weights=None):
