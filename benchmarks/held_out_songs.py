@@ -24,13 +24,14 @@ import numpy as np
 
 
 def load_runs(runs):
-    """``[(run, model, names, config, val_songs)]``, in the given order."""
+    """``[(run, names, config, val_songs)]`` from the runs' ``labels.json``,
+    in the given order (their models are loaded one at a time, to score)."""
     from music_classification import collection
     out = []
     for run in runs:
-        model, names, config = collection.load_trained(run)
-        info, _ = collection.load_labels(os.path.join(run, 'labels.json'))
-        out.append((run, model, names, config, info['val_songs']))
+        info, config = collection.load_labels(
+            os.path.join(run, 'labels.json'))
+        out.append((run, info['classes'], config, info['val_songs']))
     return out
 
 
@@ -42,8 +43,8 @@ def groups(loaded):
     """
     out = {}
     for item in loaded:
-        key = json.dumps(item[4], sort_keys=True)
-        if key in out and out[key][0][2] != item[2]:
+        key = json.dumps(item[3], sort_keys=True)
+        if key in out and out[key][0][1] != item[1]:
             raise ValueError('{} and {} hold out the same songs but have '
                              'other classes'.format(out[key][0][0], item[0]))
         out.setdefault(key, []).append(item)
@@ -52,24 +53,27 @@ def groups(loaded):
 
 def clip_probabilities(group):
     """``[(path, label, [probs of each run (clips, classes)])]`` for every
-    held-out song of ``group``, artists in name order."""
-    from music_classification import audio, predict
-    names, val_songs = group[0][2], group[0][4]
+    held-out song of ``group``, artists in name order. One run's model is
+    in memory at a time; each song is read once for each sample rate."""
+    from music_classification import audio, collection, predict
+    names, val_songs = group[0][1], group[0][3]
     index = {name: label for label, name in enumerate(names)}
-    songs = []
-    for artist, paths in sorted(val_songs.items()):
-        for path in paths:
-            probs, loaded = [], {}
-            for _, model, _, config, _ in group:
-                if config.sr not in loaded:
-                    loaded[config.sr] = audio.load_audio(path,
-                                                         sr=config.sr)[0]
-                probs.append(predict.predict_windows(
-                    model, loaded[config.sr], config=config)[1])
-            if len({p.shape for p in probs}) > 1:
-                raise ValueError('{}: the runs score it on other clips (a '
-                                 'window over 10.24 s)'.format(path))
-            songs.append((path, index[artist], probs))
+    songs = [(path, index[artist], [])
+             for artist, paths in sorted(val_songs.items()) for path in paths]
+    waves = {}
+    for run, _, _, _ in group:
+        model, _, config = collection.load_trained(run)
+        for path, _, probs in songs:
+            if (path, config.sr) not in waves:
+                waves[path, config.sr] = audio.load_audio(path,
+                                                          sr=config.sr)[0]
+            probs.append(predict.predict_windows(
+                model, waves[path, config.sr], config=config)[1])
+        del model
+    for path, _, probs in songs:
+        if len({p.shape for p in probs}) > 1:
+            raise ValueError('{}: the runs score it on other clips (a '
+                             'window over 10.24 s)'.format(path))
     return songs
 
 
@@ -83,7 +87,7 @@ def vote(probs):
 
 def report(group, songs):
     """The Markdown of one group: the songs' table, then the accuracies."""
-    names = group[0][2]
+    names = group[0][1]
     together = len(group) > 1
     columns = ['run {}'.format(i + 1) for i in range(len(group))]
     columns += ['the runs together'] if together else []
