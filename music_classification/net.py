@@ -19,7 +19,9 @@ Variants, for the ablation study and the improved recipe (see
   each convolution, as the article tried; ``batchnorm=True`` adds batch
   normalisation after each convolution; ``head='pool'`` replaces the
   flatten + fc4 (70 M parameters) by mean and max pooling over time, so the
-  net is small.
+  net is small; ``head='pool_layers'`` reads besides the mean, standard
+  deviation and maximum over frequency and time of every convolution's
+  channels (for a linear probe of a trained network).
 * :class:`WAVE_NET` (``wave``): the article's raw-waveform experiment, a
   learned 1-D filter bank (256 filters of 2048 samples, hop 512) in front of
   MUSIC_NET's layers, on the waveform instead of the mel spectrogram.
@@ -140,9 +142,13 @@ def _pair(x):
 
 
 #: Heads: ``'flatten'`` (the original: flatten, dropout, fc4 of 4,096 ReLU
-#: units, dropout, fc5) and ``'pool'`` (mean and max over time of each
-#: channel and frequency row, dropout, fc5).
-HEADS = ('flatten', 'pool')
+#: units, dropout, fc5), ``'pool'`` (mean and max over time of each
+#: channel and frequency row, dropout, fc5) and ``'pool_layers'`` (``'pool'``
+#: and the mean, standard deviation and maximum of each channel of every
+#: convolution, over frequency and time).
+HEADS = ('flatten', 'pool', 'pool_layers')
+#: The heads without fc4, whose layers but fc5 are alike.
+POOL_HEADS = ('pool', 'pool_layers')
 
 
 class _Scoring(object):
@@ -303,6 +309,9 @@ class _ConvClassifier(_Scoring, chainer.Chain):
                                         fc_std(HIDDEN_UNITS)))
             else:
                 self.flat_size = 2 * shape[0] * shape[1]
+                if head == 'pool_layers':
+                    self.flat_size += 3 * sum(out for out, _, _ in
+                                              self.layers)
                 self.fc5 = L.Linear(self.flat_size, self.n_classes,
                                     initialW=initializers.Normal(
                                         fc_std(self.flat_size)))
@@ -334,10 +343,12 @@ class _ConvClassifier(_Scoring, chainer.Chain):
 
     def embed(self, x):
         """What the output layer reads ``(batch, fc5.in_size)``: the pooled
-        convolutions (``head='pool'``) or fc4's ReLU units (``'flatten'``).
+        convolutions (``head='pool'``), with each convolution's channel
+        statistics (``'pool_layers'``), or fc4's ReLU units (``'flatten'``).
         Dropout before fc5 is :meth:`forward`'s."""
         self._check_input(x)
         h = self._front(x)
+        channels = []
         for i in range(1, len(self.layers) + 1):
             h = self['conv{}'.format(i)](h)
             if self.batchnorm:
@@ -347,12 +358,26 @@ class _ConvClassifier(_Scoring, chainer.Chain):
                 # do their gradients; ReLU then reads a quarter as much.
                 h = fast_cpu.max_pooling_2x2(h)
             h = F.relu(h)
+            if self.head == 'pool_layers':
+                channels.append(_channel_statistics(h))
         if self.head == 'flatten':
             h = F.reshape(h, (-1, self.flat_size))  # (batch, 64 * 14 * 19)
             h = F.dropout(h, ratio=self.dropout_ratio)
             return F.relu(self.fc4(h))
         h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
-        return F.reshape(h, (-1, self.flat_size))  # (batch, 2 * C * F)
+        h = F.reshape(h, (len(h), -1))  # (batch, 2 * C * F)
+        if channels:
+            h = F.concat([h] + channels)  # (batch, flat_size)
+        return h
+
+
+def _channel_statistics(h):
+    # (batch, C, F, T) -> (batch, 3 * C): mean, std and max over F and T
+    h = F.reshape(h, h.shape[:2] + (-1,))
+    mean = F.mean(h, axis=2)
+    deviation = h - F.broadcast_to(F.expand_dims(mean, 2), h.shape)
+    std = F.sqrt(F.mean(F.square(deviation), axis=2) + 1e-12)
+    return F.concat([mean, std, F.max(h, axis=2)])
 
 
 class MUSIC_NET(_ConvClassifier):
@@ -372,8 +397,10 @@ class MUSIC_NET(_ConvClassifier):
         pooling (bool): 2 x 2 max pooling after each convolution (the
             article's worse variant).
         batchnorm (bool): batch normalisation after each convolution.
-        head (str): ``'flatten'`` (the original's fc4 and fc5) or ``'pool'``
-            (mean and max over time, then fc5 alone: a small net).
+        head (str): ``'flatten'`` (the original's fc4 and fc5), ``'pool'``
+            (mean and max over time, then fc5 alone: a small net) or
+            ``'pool_layers'`` (``'pool'`` and every convolution's channel
+            statistics, see :data:`HEADS`).
     """
 
     variant = 'music_net'
@@ -463,25 +490,32 @@ class SMALL_CNN(_ConvClassifier):
         n_classes (int), input_shape (tuple): as :class:`MUSIC_NET`.
         width (int): channels of the first convolution.
         dropout_ratio (float): dropout before fc5.
+        head (str): ``'pool'`` or ``'pool_layers'`` (:data:`POOL_HEADS`).
     """
 
     variant = 'small_cnn'
     conv_pad = 1
 
     def __init__(self, n_classes=7, input_shape=(128, 97), width=16,
-                 dropout_ratio=0.3):
+                 dropout_ratio=0.3, head='pool'):
         super(SMALL_CNN, self).__init__()
+        if head not in POOL_HEADS:
+            raise ParameterError('small_cnn\'s head must be one of {}, got '
+                                 '{!r}'.format(POOL_HEADS, head))
         self.width = int(width)
         self.layers = tuple((self.width * m, 3, 1) for m in (1, 2, 4, 8))
 
         def he(fan_in):
             return math.sqrt(2.0 / fan_in)
         self._setup(n_classes, input_shape, dropout_ratio, True, True,
-                    'pool', he, lambda fan_in: math.sqrt(1.0 / fan_in))
+                    head, he, lambda fan_in: math.sqrt(1.0 / fan_in))
 
     def _spec(self):
-        return {'model': self.variant, 'width': self.width,
+        spec = {'model': self.variant, 'width': self.width,
                 'dropout_ratio': self.dropout_ratio}
+        if self.head != 'pool':  # labels.json of a plain one as before
+            spec['head'] = self.head
+        return spec
 
 
 class ENSEMBLE(_Scoring, chainer.ChainList):
@@ -590,7 +624,8 @@ def copy_feature_layers(source, target):
     of its output layer (:data:`OUTPUT_LAYER`) and its statistics classifier
     is copied into ``target``, which keeps its own output layer: the two
     may have other classes. Their options (pooling, head, width, ...) must
-    be the same, but for the dropout ratio and the initial weights' scale.
+    be the same, but for the dropout ratio, the initial weights' scale and
+    the head among :data:`POOL_HEADS` (whose layers but fc5 are alike).
     Of an :class:`ENSEMBLE` the last member is copied (of a snapshot
     ensemble, the network at the end of its run).
 
@@ -615,6 +650,8 @@ def copy_feature_layers(source, target):
         raise ParameterError('the trained network is a {}, not a {}'.format(
             source.variant, target.variant))
     had, has = source._spec(), target._spec()
+    if source.head in POOL_HEADS and target.head in POOL_HEADS:
+        had['head'] = has['head'] = target.head
     options = ['{} {} where this one has {}'.format(key, had.get(key),
                                                     has.get(key))
                for key in sorted(set(had) | set(has))

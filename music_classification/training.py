@@ -898,6 +898,8 @@ def model_options(args):
     """
     if args.model == 'small_cnn':
         options = {'width': args.width} if args.width else {}
+        if args.head is not None:
+            options['head'] = args.head
     else:
         options = {'init': args.init}
         for key in ('pooling', 'batchnorm', 'head'):

@@ -2,6 +2,7 @@ import os
 import re
 
 import chainer
+import chainer.functions as F
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from music_classification import MUSIC_NET, load_model, save_model
 from music_classification.errors import ModelFileError, ParameterError
 from music_classification.net import (build_model, conv_output_shape,
-                                      initial_std, min_input_shape)
+                                      copy_feature_layers, initial_std,
+                                      min_input_shape)
 
 
 @pytest.fixture(scope='module')
@@ -122,6 +124,9 @@ def tiny_batch(rng, n=2, shape=(256, 321)):
     dict(model='music_net', input_shape=SMALL),
     dict(model='music_net', input_shape=SMALL, head='pool'),
     dict(model='small_cnn', input_shape=(32, 24), width=4),
+    dict(model='small_cnn', input_shape=(32, 24), width=4,
+         head='pool_layers'),
+    dict(model='music_net', input_shape=SMALL, head='pool_layers'),
     dict(model='wave', input_shape=(1, 20480), head='pool')])
 def test_forward_is_the_output_layer_on_embed(options, rng):
     np.random.seed(1)
@@ -192,8 +197,8 @@ def test_other_window_length_and_classes(rng):
     (dict(input_shape=(20, 30)), "input shape (20, 30) is too small for "
      "music_net's convolutions (need at least 48 x 33)"),
     (dict(n_classes=1), 'n_classes must be at least 2, got 1'),
-    (dict(head='attention'), "head must be one of ('flatten', 'pool'), got "
-     "'attention'"),
+    (dict(head='attention'), "head must be one of ('flatten', 'pool', "
+     "'pool_layers'), got 'attention'"),
 ])
 def test_bad_construction(kwargs, message):
     with pytest.raises(ParameterError) as e:
@@ -342,6 +347,7 @@ VARIANT_CASES = [
     ('wave', (1, 163840), {}, None),
     ('small_cnn', (128, 97), {}, None),
     ('small_cnn', (128, 97), {'members': 2}, None),
+    ('small_cnn', (128, 97), {'head': 'pool_layers'}, None),
     ('music_net', (128, 97), {'head': 'pool', 'batchnorm': True,
                               'members': 3}, None),
 ]
@@ -395,6 +401,8 @@ def test_pooling_and_batchnorm_are_where_asked():
      'too small'),
     (lambda: build_model('music_net', head='attention'), 'head must be'),
     (lambda: build_model('small_cnn', init='v1.8'), 'small_cnn'),
+    (lambda: build_model('small_cnn', head='flatten'),
+     "small_cnn's head must be one of"),
 ])
 def test_bad_variants(call, message):
     with pytest.raises(ParameterError, match=message):
@@ -719,6 +727,51 @@ def test_a_network_starts_from_all_but_the_output_layer_of_another(members):
     assert not np.allclose(target.conv1.W.array, last.conv1.W.array)
 
 
+@pytest.mark.parametrize('model', ['small_cnn', 'music_net_pool'])
+def test_the_layers_head_adds_every_convolutions_channel_statistics(
+        model, rng):
+    # 'pool_layers' reads what 'pool' reads, then the mean, standard
+    # deviation and maximum over frequency and time of each channel of
+    # each convolution (after its ReLU and pooling), in layer order.
+    np.random.seed(2)
+    shape = (32, 24) if model == 'small_cnn' else (112, 89)
+    options = dict(width=4) if model == 'small_cnn' else dict(head='pool')
+    pool = build_model(model, n_classes=3, input_shape=shape, **options)
+    options['head'] = 'pool_layers'
+    both = build_model(model, n_classes=3, input_shape=shape, **options)
+    copy_feature_layers(pool, both)
+    x = rng.uniform(0, 3, size=(2, 1) + shape).astype(np.float32)
+    expected = []
+    with chainer.using_config('train', False):
+        h = x
+        for i in range(1, len(pool.layers) + 1):
+            h = pool['conv{}'.format(i)](h)
+            if pool.batchnorm:
+                h = pool['bn{}'.format(i)](h)
+            if pool.pooling:
+                h = F.max_pooling_2d(h, 2)  # cover_all, as Chainer
+            h = F.relu(h)
+            a = h.array.reshape(len(x), h.shape[1], -1)
+            expected += [a.mean(axis=2), a.std(axis=2), a.max(axis=2)]
+        got = both.embed(x).array
+        first = pool.embed(x).array
+    channels = sum(out for out, _, _ in pool.layers)
+    assert got.shape == (2, first.shape[1] + 3 * channels)
+    assert both.fc5.W.shape == (3, got.shape[1])
+    assert_allclose(got[:, :first.shape[1]], first, rtol=1e-6)
+    assert_allclose(got[:, first.shape[1]:], np.concatenate(expected, 1),
+                    rtol=1e-4, atol=1e-5)
+    # what it adds is read by fc5 and learns: gradients reach conv1
+    loss, _ = both(x, np.array([0, 2], np.int32))
+    both.cleargrads()
+    loss.backward()
+    assert np.isfinite(both.conv1.W.grad).all()
+    assert np.abs(both.conv1.W.grad).sum() > 0
+    # the spec names the head; a plain small_cnn's spec as before
+    assert both.spec()['head'] == 'pool_layers'
+    assert (model == 'small_cnn') == ('head' not in pool.spec())
+
+
 @pytest.mark.parametrize('trained, other, message', [
     (dict(model='small_cnn', width=4), dict(model='small_cnn', width=8),
      'the trained small_cnn has other options: width 4 where this one has '
@@ -726,6 +779,10 @@ def test_a_network_starts_from_all_but_the_output_layer_of_another(members):
     (dict(model='small_cnn', width=4),
      dict(model='music_net', pooling=True, head='pool'),
      'a small_cnn, not a music_net'),
+    (dict(model='music_net', head='flatten'),
+     dict(model='music_net', head='pool_layers'),
+     'the trained music_net has other options: head flatten where this one '
+     'has pool_layers'),
     (dict(model='music_net', head='pool'),
      dict(model='music_net_pool', head='pool'),
      'the trained music_net has other options: pooling False where this one '

@@ -19,7 +19,7 @@ import os
 
 from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
-from music_classification.net import MODELS
+from music_classification.net import HEADS, MODELS
 from music_classification.training import FIT_WEIGHTS, RECIPES
 
 PROG = 'music-classification train'
@@ -82,9 +82,12 @@ def parse_args(argv=None):
                         default=None,
                         help='batch normalisation after each convolution of '
                         'music_net or wave')
-    parser.add_argument('--head', choices=['flatten', 'pool'], default=None,
-                        help='music_net / wave head: flatten + fc4 (the '
-                        'original) or mean and max over time + fc5 (small)')
+    parser.add_argument('--head', choices=HEADS, default=None,
+                        help='head: flatten + fc4 (the original; music_net '
+                        'and wave only), mean and max over time + fc5 '
+                        '(pool: small), or pool and the mean, standard '
+                        'deviation and maximum of every convolution\'s '
+                        'channels (pool_layers: for a --linear-probe)')
     parser.add_argument('--width', type=int, default=None,
                         help='small_cnn: channels of its first convolution '
                         '(16)')
