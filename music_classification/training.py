@@ -1200,30 +1200,31 @@ def run_training(args):  # pragma: no mutate block
 
     model.to_device(device)
     device.use()
-    fit_weights = args.fit_weights or 'windows'
-    alike = ('every artist and song weighed alike'
-             if fit_weights == 'songs' else None)
+    fit_weights, bands = fit_settings(args)
+    how = [phrase for phrase, wanted in (
+        ('every artist and song weighed alike', fit_weights == 'songs'),
+        ('also {} mel bands down and up'.format(bands), bands)) if wanted]
+    fitted = dict(fit_weights=fit_weights, shifts=fit_shifts(bands))
     if args.linear_probe is not None:
         iterations = 0
         if rank == 0:
-            probe = 'linear probe, C = {:g}'.format(args.linear_probe)
             print('fitting the output layer on the training songs ({})...'
-                  .format(probe + ', ' + alike if alike else probe),
-                  flush=True)
-            print('output layer fitted on {} windows'.format(
-                fit_output_layer(model, classes, config,
-                                 C=args.linear_probe,
-                                 fit_weights=fit_weights)), flush=True)
+                  .format(', '.join(['linear probe, C = {:g}'.format(
+                      args.linear_probe)] + how)), flush=True)
+            print('output layer fitted on ' + _rows_phrase(fit_output_layer(
+                model, classes, config, C=args.linear_probe, **fitted),
+                fitted['shifts']), flush=True)
     else:
         model, iterations = train_network(
             args, model, (songs, train_songs, val_songs), classes, val,
             config, device, comm, rank, size)
     if model.stats_weight and rank == 0:
         print('fitting the statistics classifier on the training songs{}...'
-              .format(' ({})'.format(alike) if alike else ''), flush=True)
-        print('statistics classifier fitted on {} windows'.format(
-            fit_statistics_classifier(model, classes, config,
-                                      fit_weights=fit_weights)), flush=True)
+              .format(' ({})'.format(', '.join(how)) if how else ''),
+              flush=True)
+        print('statistics classifier fitted on ' + _rows_phrase(
+            fit_statistics_classifier(model, classes, config, **fitted),
+            fitted['shifts']), flush=True)
     if comm is not None:
         print('rank {} of {}: parameter checksum {}'.format(
             rank, size, parameter_checksum(model)), flush=True)
@@ -1378,7 +1379,8 @@ def fit_logistic_regression(X, t, n_classes, *, C=1.0, weights=None):
     return theta[:-n_classes].reshape(n_classes, k), theta[-n_classes:]
 
 
-def window_rows(classes, config, rows_of, xp=np, batch_size=32):
+def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
+                shifts=(0,)):
     """What ``rows_of`` makes of :func:`statistics_windows`' clean windows.
 
     Args:
@@ -1387,17 +1389,22 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32):
         rows_of: takes a batch of ``config``'s features and returns
             ``(batch, k)`` rows.
         xp: NumPy or CuPy, where the features are made and read.
+        shifts (tuple of int): each window's features are read moved by
+            each of these mel bands (:func:`move_bands`; 0: as they are),
+            one row each.
 
     Returns:
-        tuple: the rows ``(windows, k)`` float64, their labels
-        ``(windows,)`` and their songs ``(windows,)``, on the CPU.
+        tuple: the rows ``(windows * len(shifts), k)`` float64, their
+        labels and their songs (each of that length), on the CPU.
     """
     rows, labels, batch = [], [], []
 
     def flush():
         x = config(xp.asarray(np.stack([w for w, _, _ in batch])))
-        rows.append(chainer.backend.CpuDevice().send(rows_of(x)))
-        labels.extend((label, song) for _, label, song in batch)
+        for k in shifts:
+            rows.append(chainer.backend.CpuDevice().send(
+                rows_of(move_bands(x, k) if k else x)))
+            labels.extend((label, song) for _, label, song in batch)
         del batch[:]
     for example in statistics_windows(classes, config.window_samples):
         batch.append(example)
@@ -1407,6 +1414,24 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32):
         flush()
     labels, songs = np.array(labels).reshape(-1, 2).T
     return np.concatenate(rows).astype(np.float64), labels, songs
+
+
+def fit_shifts(bands):
+    """The band shifts (:func:`window_rows`' ``shifts``) of ``train
+    --fit-shifts bands``: none for 0, else ``bands`` down and up as well.
+    """
+    bands = int(bands)
+    if bands < 0:
+        raise ParameterError('fit shifts must be 0 or more bands, got '
+                             '{}'.format(bands))
+    return (0, -bands, bands) if bands else (0,)
+
+
+def fit_settings(args):
+    """``(fit_weights, fit_shifts)`` of parsed ``train`` flags, their
+    defaults resolved (the flags' own defaults are None, so that results
+    cached before the flags keep their settings)."""
+    return args.fit_weights or 'windows', args.fit_shifts or 0
 
 
 def fitting_weights(labels, songs, fit_weights):
@@ -1419,7 +1444,7 @@ def fitting_weights(labels, songs, fit_weights):
 
 
 def fit_statistics_classifier(model, classes, config, batch_size=32, *,
-                              fit_weights='windows'):
+                              fit_weights='windows', shifts=(0,)):
     """Fit ``model``'s statistics classifier on the training windows.
 
     The statistics (:func:`~music_classification.features.
@@ -1430,16 +1455,19 @@ def fit_statistics_classifier(model, classes, config, batch_size=32, *,
     (:meth:`~music_classification.net.MUSIC_NET.
     add_statistics_classifier`). ``fit_weights`` (:data:`FIT_WEIGHTS`):
     every window alike, or every class and song alike
-    (:func:`song_weights`).
+    (:func:`song_weights`). ``shifts``: each window is also read moved by
+    these mel bands (:func:`fit_shifts`), so that the fit does not learn a
+    song by the exact bands of its notes.
 
     Returns:
-        int: the number of windows fitted on.
+        int: the number of rows fitted on (windows times shifts).
     """
     from music_classification.features import window_statistics
     xp = model.xp
     X, labels, songs = window_rows(
         classes, config, lambda x: window_statistics(
-            x=x, n_coefficients=model.n_coefficients), xp, batch_size)
+            x=x, n_coefficients=model.n_coefficients), xp, batch_size,
+        shifts=shifts)
     mean, scale, W, b = fit_standardised_regression(
         X, labels, model.n_classes,
         weights=fitting_weights(labels, songs, fit_weights))
@@ -1451,7 +1479,7 @@ def fit_statistics_classifier(model, classes, config, batch_size=32, *,
 
 
 def fit_output_layer(model, classes, config, *, C, batch_size=32,
-                     fit_weights='windows'):
+                     fit_weights='windows', shifts=(0,)):
     """Fit the output layer of a trained network: a linear probe.
 
     What the output layer reads (:meth:`~music_classification.net.
@@ -1461,9 +1489,10 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
     weights, so the network stays a plain network of its variant. Every
     other layer is left as it is. Of an ensemble, each member's output
     layer is fitted on its own features (the windows' features made once).
+    ``fit_weights`` and ``shifts``: as :func:`fit_statistics_classifier`.
 
     Returns:
-        int: the number of windows fitted on.
+        int: the number of rows fitted on (windows times shifts).
     """
     xp = model.xp
     nets = list(model) if isinstance(model, ENSEMBLE) else [model]
@@ -1473,7 +1502,8 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
                 chainer.no_backprop_mode():
             return xp.concatenate([net.embed(x).array for net in nets],
                                   axis=1)
-    X, labels, songs = window_rows(classes, config, rows_of, xp, batch_size)
+    X, labels, songs = window_rows(classes, config, rows_of, xp, batch_size,
+                                   shifts=shifts)
     weights = fitting_weights(labels, songs, fit_weights)
     # members of one variant: embeddings of one width
     for net, rows in zip(nets, np.split(X, len(nets), axis=1)):
@@ -1509,6 +1539,13 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
     return mean, scale, W, b
 
 
+def _rows_phrase(rows, shifts):
+    if len(shifts) == 1:
+        return '{} windows'.format(rows)
+    return '{} rows ({} windows, each at {} band shifts)'.format(
+        rows, rows // len(shifts), len(shifts))
+
+
 def save_run_labels(args, class_names, config, spec,
                     split):  # pragma: no mutate block
     """labels.json: classes, features, architecture (``spec``), recipe and
@@ -1532,7 +1569,8 @@ def save_run_labels(args, class_names, config, spec,
                     batch_per_class=args.batch_per_class, seed=args.seed,
                     init_from=args.init_from,
                     linear_probe=args.linear_probe,
-                    fit_weights=args.fit_weights or 'windows'),
+                    **dict(zip(('fit_weights', 'fit_shifts'),
+                               fit_settings(args)))),
         **split)
 
 

@@ -319,10 +319,14 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
              'no --ensemble-snapshots'),
             (['--init-from', str(out), '--resume'],
              'no --resume or --distributed'),
-            # nothing fitted to weigh: the article's recipe, no probe
-            (['--fit-weights', 'songs'], '--fit-weights weighs the windows '
-             'of a fit')):
-        if '--fit-weights' not in flags:
+            # nothing fitted to weigh or shift: the article's recipe, no
+            # probe
+            (['--fit-weights', 'songs'], '--fit-weights changes what is '
+             'fitted'),
+            (['--fit-shifts', '2'], '--fit-shifts changes what is fitted'),
+            (['--init-from', str(out), '--fit-shifts', '-1'],
+             '--fit-shifts must be 0 or more, got -1')):
+        if not flags or not flags[0].startswith('--fit'):
             flags = ['--linear-probe'] + flags
         bad = run(train_cmd(demo_data, tmp_path / 'bad', *flags))
         assert bad.returncode != 0 and 'Traceback' not in bad.stderr

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -747,7 +748,7 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'ensemble_from': 0.5, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4, 'init_from': None,
-        'linear_probe': None, 'fit_weights': 'windows'}
+        'linear_probe': None, 'fit_weights': 'windows', 'fit_shifts': 0}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
         assert sorted(labels['val_songs'][artist] +
@@ -1691,6 +1692,39 @@ def test_song_weights_weigh_every_class_and_song_alike():
         training.fitting_weights(labels, songs, 'classes')
 
 
+@pytest.mark.parametrize('bands, shifts', [(0, (0,)), (2, (0, -2, 2)),
+                                           (5, (0, -5, 5))])
+def test_fit_shifts_are_the_bands_down_and_up(bands, shifts):
+    assert training.fit_shifts(bands) == shifts
+
+
+def test_negative_fit_shifts_are_refused():
+    with pytest.raises(training.ParameterError, match='0 or more bands'):
+        training.fit_shifts(-1)
+
+
+@pytest.mark.parametrize('shifts', [(0,), (0, -3, 3)])
+def test_window_rows_read_each_window_at_each_shift(classes, shifts):
+    config = training.FeatureConfig(length=16, n_mels=32, compression='db',
+                                    normalize='window')
+    x, t, songs = fitted_windows(classes, config)
+
+    def rows_of(features):  # a few bands of every window, all frames
+        return features[:, 0, 10:20, :].reshape(len(features), -1)
+    X, labels, got_songs = training.window_rows(classes, config, rows_of,
+                                                batch_size=7, shifts=shifts)
+    # batch by batch (7 windows, the last fewer), each shift in turn
+    expected = np.concatenate([
+        rows_of(training.move_bands(x[i:i + 7], k))
+        for i in range(0, len(x), 7) for k in shifts])
+    assert X.shape == (len(shifts) * len(x), 10 * x.shape[-1])
+    assert_allclose(X, expected, rtol=1e-5, atol=1e-5)
+    order = [j for i in range(0, len(x), 7) for k in shifts
+             for j in range(i, min(i + 7, len(x)))]
+    assert_array_equal(labels, t[order])
+    assert_array_equal(got_songs, songs[order])
+
+
 def test_statistics_windows_cover_songs_and_other_sounds(classes):
     window = 4096
     got = list(training.statistics_windows(classes, window))
@@ -1717,9 +1751,10 @@ def test_statistics_windows_cover_songs_and_other_sounds(classes):
     assert songs.count(0) == len(classes[0][0].sounds)
 
 
-@pytest.mark.parametrize('fit_weights', ['windows', 'songs'])
+@pytest.mark.parametrize('fit_weights,shifts', [
+    ('windows', (0,)), ('songs', (0,)), ('songs', (0, -4, 4))])
 def test_fit_statistics_classifier_learns_the_training_windows(
-        classes, fit_weights):
+        classes, fit_weights, shifts):
     from music_classification.features import window_statistics
     from music_classification.net import SMALL_CNN
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
@@ -1727,9 +1762,12 @@ def test_fit_statistics_classifier_learns_the_training_windows(
     model = SMALL_CNN(n_classes=3, input_shape=config.input_shape, width=4)
     model.add_statistics_classifier(1.0)
     n = training.fit_statistics_classifier(model, classes, config,
-                                           fit_weights=fit_weights)
+                                           fit_weights=fit_weights,
+                                           shifts=shifts)
     x, t, songs = fitted_windows(classes, config)
-    assert n == len(t)
+    assert n == len(shifts) * len(t)
+    x = np.concatenate([training.move_bands(x, k) for k in shifts])
+    t, songs = np.tile(t, len(shifts)), np.tile(songs, len(shifts))
     assert_allclose(model.stats_mean, features_mean(x), rtol=1e-4,
                     atol=1e-4)
     mean, scale, W, b = training.fit_standardised_regression(
@@ -1743,10 +1781,11 @@ def test_fit_statistics_classifier_learns_the_training_windows(
     assert np.mean(model.predict(x).array.argmax(axis=1) == t) < 0.9
 
 
-@pytest.mark.parametrize('members,fit_weights', [
-    (1, 'windows'), (2, 'windows'), (1, 'songs')])
+@pytest.mark.parametrize('members,fit_weights,shifts', [
+    (1, 'windows', (0,)), (2, 'windows', (0,)), (1, 'songs', (0,)),
+    (1, 'songs', (0, -2, 2))])
 def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
-        classes, members, fit_weights):
+        classes, members, fit_weights, shifts):
     from music_classification.net import ENSEMBLE, SMALL_CNN
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
@@ -1756,9 +1795,12 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
     model = nets[0] if members == 1 else ENSEMBLE(nets)
     before = {name: p.array.copy() for name, p in model.namedparams()}
     n = training.fit_output_layer(model, classes, config, C=0.5,
-                                  fit_weights=fit_weights)
+                                  fit_weights=fit_weights, shifts=shifts)
     x, t, songs = fitted_windows(classes, config)
-    assert n == len(t)
+    assert n == len(shifts) * len(t)
+    # the rows of every shift, in any order: the fit does not depend on it
+    x = np.concatenate([training.move_bands(x, k) for k in shifts])
+    t, songs = np.tile(t, len(shifts)), np.tile(songs, len(shifts))
     weights = training.fitting_weights(t, songs, fit_weights)
     with chainer.using_config('train', False):
         for net in nets:
@@ -1847,6 +1889,45 @@ def test_a_probe_weighs_every_song_alike_if_asked(demo_data, tmp_path):
     # classifier
     assert not np.allclose(a.fc5.W.array, b.fc5.W.array, atol=1e-3)
     assert not np.allclose(a.stats_W, b.stats_W, atol=1e-3)
+
+
+def test_a_probe_reads_every_layer_and_shifted_windows_if_asked(
+        demo_data, tmp_path, capsys):
+    from music_classification import evaluation
+    from music_classification.net import SMALL_CNN
+    improved_run(demo_data, tmp_path / 'run')
+    probes = {}
+    for name, flags in (('plain', []), ('layers', ['--head', 'pool_layers']),
+                        ('shifted', ['--fit-shifts', '3'])):
+        labels, (probes[name], _, config) = improved_run(
+            demo_data, tmp_path / name, '--init-from', str(tmp_path / 'run'),
+            '--linear-probe', *flags)
+        assert labels['recipe']['fit_shifts'] == (3 if name == 'shifted'
+                                                  else 0)
+        assert labels['model'].get('head') == ('pool_layers'
+                                               if name == 'layers' else None)
+    printed = capsys.readouterr().out
+    assert '(linear probe, C = 0.1, also 3 mel bands down and up)' in printed
+    rows, windows = map(int, re.search(
+        r'output layer fitted on (\d+) rows \((\d+) windows, each at 3 '
+        r'band shifts\)', printed).groups())
+    assert rows == 3 * windows  # three rows a window
+    plain, layers, shifted = (probes[k] for k in ('plain', 'layers',
+                                                  'shifted'))
+    assert isinstance(layers, SMALL_CNN) and layers.head == 'pool_layers'
+    channels = sum(out for out, _, _ in layers.layers)
+    assert layers.fc5.W.shape[1] == plain.fc5.W.shape[1] + 3 * channels
+    for probe in (layers, shifted):  # one network, fitted otherwise
+        assert_array_equal(probe.conv2.W.array, plain.conv2.W.array)
+    assert not np.allclose(shifted.fc5.W.array, plain.fc5.W.array,
+                           atol=1e-3)
+    assert not np.allclose(shifted.stats_W, plain.stats_W, atol=1e-3)
+    # the probe of every layer, loaded from its folder alone, is scored
+    with open(tmp_path / 'layers' / 'labels.json') as f:
+        held_out = json.load(f)['val_songs']
+    result = evaluation.evaluate_songs(layers, demo_data.class_names,
+                                       config, held_out)
+    assert result['songs'] == sum(len(v) for v in held_out.values())
 
 
 def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):

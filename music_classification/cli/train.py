@@ -199,6 +199,12 @@ def parse_args(argv=None):
                         '(windows, the default), or every artist alike and, '
                         'within an artist, every song (songs; the "Other" '
                         'sounds count as one song)')
+    parser.add_argument('--fit-shifts', type=int, default=None,
+                        metavar='BANDS',
+                        help='the fitted classifiers also read every '
+                        'training window moved BANDS mel bands down and up '
+                        '(a rough pitch shift: three rows a window); 0: '
+                        'only as it is (the default)')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -255,7 +261,7 @@ def parse_args(argv=None):
         if value is not None and value < 1:
             fail(PROG, '--{} must be a positive integer, got {}'.format(
                 flag.replace('_', '-'), value))
-    for flag in ('mixup', 'freq_shift', 'random_eq'):
+    for flag in ('mixup', 'freq_shift', 'random_eq', 'fit_shifts'):
         value = getattr(args, flag)
         if value is not None and value < 0:
             fail(PROG, '--{} must be 0 or more, got {}'.format(
@@ -315,11 +321,13 @@ def parse_args(argv=None):
             fail(PROG, '--linear-probe does not train: no '
                  '--ensemble-snapshots')
         args.ensemble_snapshots = 1  # the recipe's snapshots need steps
-    if args.fit_weights and args.linear_probe is None and \
-            not args.stats_weight:
-        fail(PROG, '--fit-weights weighs the windows of a fit: the '
-             'statistics classifier\'s (--stats-weight above 0, or '
-             '--recipe improved) or a --linear-probe\'s')
+    for flag in ('fit_weights', 'fit_shifts'):
+        if getattr(args, flag) and args.linear_probe is None and \
+                not args.stats_weight:
+            fail(PROG, '--{} changes what is fitted: the statistics '
+                 'classifier (--stats-weight above 0, or --recipe '
+                 'improved) or a --linear-probe\'s output layer'.format(
+                     flag.replace('_', '-')))
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
              'improved)')
