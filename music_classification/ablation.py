@@ -120,6 +120,18 @@ VARIANTS = collections.OrderedDict([
                             'artist and every song alike',
                             ['--recipe', 'improved', '--linear-probe',
                              '--fit-weights', 'songs'])),
+    ('linear_probe_shifts', ('the linear probe with every artist and song '
+                             'alike, its fits also reading every window '
+                             'moved 2 mel bands down and up',
+                             ['--recipe', 'improved', '--linear-probe',
+                              '--fit-weights', 'songs', '--fit-shifts',
+                              '2'])),
+    ('linear_probe_layers', ('that probe reading also the mean, standard '
+                             'deviation and maximum of every '
+                             'convolution\'s channels',
+                             ['--recipe', 'improved', '--linear-probe',
+                              '--fit-weights', 'songs', '--fit-shifts', '2',
+                              '--head', 'pool_layers'])),
 ])
 
 

@@ -50,7 +50,8 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
 def test_a_study_trains_every_variant_but_the_linear_probes():
     trained = ablation.trainable(ablation.VARIANTS)
     assert [name for name in ablation.VARIANTS if name not in trained] == [
-        'linear_probe', 'linear_probe_alone', 'linear_probe_songs']
+        'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
+        'linear_probe_shifts', 'linear_probe_layers']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
     assert not ablation.needs_trained_network('improved')
