@@ -365,7 +365,8 @@ class _ConvClassifier(_Scoring, chainer.Chain):
             h = F.dropout(h, ratio=self.dropout_ratio)
             return F.relu(self.fc4(h))
         h = F.concat([F.mean(h, axis=3), F.max(h, axis=3)])
-        h = F.reshape(h, (len(h), -1))  # (batch, 2 * C * F)
+        h = F.reshape(h, (len(h), 2 * self.conv_shape[0] *
+                          self.conv_shape[1]))  # (batch, 2 * C * F)
         if channels:
             h = F.concat([h] + channels)  # (batch, flat_size)
         return h

@@ -1428,9 +1428,10 @@ def fit_shifts(bands):
 
 
 def fit_settings(args):
-    """``(fit_weights, fit_shifts)`` of parsed ``train`` flags, their
-    defaults resolved (the flags' own defaults are None, so that results
-    cached before the flags keep their settings)."""
+    """``(fit_weights, bands)`` of parsed ``train`` flags (``--fit-weights``
+    and ``--fit-shifts``; :func:`fit_shifts` turns the bands into shifts),
+    their defaults resolved: the flags' own defaults are None, so that
+    results cached before the flags keep their settings."""
     return args.fit_weights or 'windows', args.fit_shifts or 0
 
 

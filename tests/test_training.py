@@ -1118,8 +1118,8 @@ def test_cosine_annealing_follows_iterations_and_time():
 
 
 WAVE_REFUSED = (
-    '--model wave reads waveforms: --freq-shift, --time-stretch, --random-eq '
-    'and --stats-weight need mel features (give --freq-shift 0 '
+    '--model wave reads waveforms: --freq-shift, --time-stretch, --random-eq, '
+    '--stats-weight and --fit-shifts need mel features (give --freq-shift 0 '
     '--time-stretch 0 --stats-weight 0 with --recipe improved)')
 
 
@@ -1139,6 +1139,15 @@ WAVE_REFUSED = (
       '--stats-weight', '0'), WAVE_REFUSED),  # its time stretch
     (('--model', 'wave', '--stats-weight', '0.5'), WAVE_REFUSED),
     (('--model', 'wave', '--random-eq', '0.5'), WAVE_REFUSED),
+    # band shifts of a waveform would be rows of zeros
+    (('--model', 'wave', '--linear-probe', '--init-from', 'run',
+      '--fit-shifts', '2'), WAVE_REFUSED),
+    (('--recipe', 'improved', '--linear-probe', '--init-from', 'run',
+      '--fit-shifts', '128'),
+     '--fit-shifts must be less than --n-mels (128), got 128'),
+    (('--recipe', 'improved', '--head', 'flatten'),
+     "--head flatten is music_net's and wave's; small_cnn takes pool or "
+     "pool_layers"),
     (('--ensemble-snapshots', '0'),
      '--ensemble-snapshots must be a positive integer, got 0'),
     (('--ensemble-from', '1'), '--ensemble-from must be in [0, 1), got 1.0'),

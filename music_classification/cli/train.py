@@ -87,7 +87,8 @@ def parse_args(argv=None):
                         'and wave only), mean and max over time + fc5 '
                         '(pool: small), or pool and the mean, standard '
                         'deviation and maximum of every convolution\'s '
-                        'channels (pool_layers: for a --linear-probe)')
+                        'channels (pool_layers: mainly for a '
+                        '--linear-probe)')
     parser.add_argument('--width', type=int, default=None,
                         help='small_cnn: channels of its first convolution '
                         '(16)')
@@ -203,8 +204,9 @@ def parse_args(argv=None):
                         metavar='BANDS',
                         help='the fitted classifiers also read every '
                         'training window moved BANDS mel bands down and up '
-                        '(a rough pitch shift: three rows a window); 0: '
-                        'only as it is (the default)')
+                        '(a rough pitch shift: three rows a window; the '
+                        'bands it leaves are 0, the mean of --normalize '
+                        'window features); 0: only as it is (the default)')
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -288,14 +290,19 @@ def parse_args(argv=None):
     if args.members > 1 and not snapshots_given:
         args.ensemble_snapshots = 1  # --members replaces the recipe's
     if args.model == 'wave' and (args.freq_shift or args.stats_weight or
-                                 args.time_stretch or args.random_eq):
+                                 args.time_stretch or args.random_eq or
+                                 args.fit_shifts):
         fail(PROG, '--model wave reads waveforms: --freq-shift, '
-             '--time-stretch, --random-eq and --stats-weight need mel '
-             'features (give --freq-shift 0 --time-stretch 0 '
+             '--time-stretch, --random-eq, --stats-weight and --fit-shifts '
+             'need mel features (give --freq-shift 0 --time-stretch 0 '
              '--stats-weight 0 with --recipe improved)')
-    if args.freq_shift >= args.n_mels:
-        fail(PROG, '--freq-shift must be less than --n-mels ({}), got '
-             '{}'.format(args.n_mels, args.freq_shift))
+    if args.model == 'small_cnn' and args.head == 'flatten':
+        fail(PROG, '--head flatten is music_net\'s and wave\'s; small_cnn '
+             'takes pool or pool_layers')
+    for flag in ('freq_shift', 'fit_shifts'):
+        if (getattr(args, flag) or 0) >= args.n_mels:
+            fail(PROG, '--{} must be less than --n-mels ({}), got {}'.format(
+                flag.replace('_', '-'), args.n_mels, getattr(args, flag)))
     if not 0 <= args.ensemble_from < 1:
         fail(PROG, '--ensemble-from must be in [0, 1), got {}'.format(
             args.ensemble_from))
