@@ -1200,11 +1200,14 @@ def run_training(args):  # pragma: no mutate block
 
     model.to_device(device)
     device.use()
-    fit_weights, bands = fit_settings(args)
+    settings = fit_settings(args)
+    bands = settings['fit_shifts']
     how = [phrase for phrase, wanted in (
-        ('every artist and song weighed alike', fit_weights == 'songs'),
+        ('every artist and song weighed alike',
+         settings['fit_weights'] == 'songs'),
         ('also {} mel bands down and up'.format(bands), bands)) if wanted]
-    fitted = dict(fit_weights=fit_weights, shifts=fit_shifts(bands))
+    fitted = dict(fit_weights=settings['fit_weights'],
+                  shifts=fit_shifts(bands))
     if args.linear_probe is not None:
         iterations = 0
         if rank == 0:
@@ -1428,11 +1431,13 @@ def fit_shifts(bands):
 
 
 def fit_settings(args):
-    """``(fit_weights, bands)`` of parsed ``train`` flags (``--fit-weights``
-    and ``--fit-shifts``; :func:`fit_shifts` turns the bands into shifts),
-    their defaults resolved: the flags' own defaults are None, so that
-    results cached before the flags keep their settings."""
-    return args.fit_weights or 'windows', args.fit_shifts or 0
+    """``{'fit_weights': ..., 'fit_shifts': bands}`` of parsed ``train``
+    flags (``--fit-weights`` and ``--fit-shifts``; :func:`fit_shifts` turns
+    the bands into shifts), as ``labels.json``'s recipe records them, their
+    defaults resolved: the flags' own defaults are None, so that results
+    cached before the flags keep their settings."""
+    return dict(fit_weights=args.fit_weights or 'windows',
+                fit_shifts=args.fit_shifts or 0)
 
 
 def fitting_weights(labels, songs, fit_weights):
@@ -1569,9 +1574,7 @@ def save_run_labels(args, class_names, config, spec,
                     batch_per_song=args.batch_per_song,
                     batch_per_class=args.batch_per_class, seed=args.seed,
                     init_from=args.init_from,
-                    linear_probe=args.linear_probe,
-                    **dict(zip(('fit_weights', 'fit_shifts'),
-                               fit_settings(args)))),
+                    linear_probe=args.linear_probe, **fit_settings(args)),
         **split)
 
 
