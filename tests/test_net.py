@@ -151,9 +151,12 @@ def test_forward_backward_cpu(model, rng):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize('name, shape', [('music_net', (256, 321)),
-                                         ('small_cnn', (128, 97))])
-def test_forward_backward_gpu_matches_cpu(name, shape, rng):
+@pytest.mark.parametrize('name, shape, options', [
+    ('music_net', (256, 321), {}),
+    ('small_cnn', (128, 97), {}),
+    ('small_cnn', (128, 97), {'head': 'pool_layers'}),
+])
+def test_forward_backward_gpu_matches_cpu(name, shape, options, rng):
     # On the CPU the convolutions, batch norm and pooling are fast_cpu's,
     # on the GPU Chainer's (cuDNN): the same probabilities, and the same
     # running statistics after a training step.
@@ -161,7 +164,7 @@ def test_forward_backward_gpu_matches_cpu(name, shape, rng):
     if not chainer.backends.cuda.available:
         pytest.skip('chainer.backends.cuda.available is False (no GPU?)')
     np.random.seed(1)
-    cpu = build_model(name, n_classes=7, input_shape=shape)
+    cpu = build_model(name, n_classes=7, input_shape=shape, **options)
     gpu = cpu.copy(mode='copy')
     gpu.to_device('@cupy:0')
     x, t = tiny_batch(rng, shape=shape)

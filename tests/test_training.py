@@ -1939,6 +1939,30 @@ def test_a_probe_reads_every_layer_and_shifted_windows_if_asked(
     assert result['songs'] == sum(len(v) for v in held_out.values())
 
 
+@pytest.mark.gpu
+def test_a_probe_fitted_on_the_gpu_equals_the_cpu_one(cupy, demo_data,
+                                                      tmp_path):
+    # every layer's statistics and the band-shifted rows made by CuPy: the
+    # same fitted output layer and statistics classifier as on the CPU
+    import chainer
+    if not chainer.backends.cuda.available:
+        pytest.skip('chainer.backends.cuda.available is False')
+    improved_run(demo_data, tmp_path / 'run')
+    probes = {}
+    for device in ('-1', '0'):
+        _, (probes[device], _, config) = improved_run(
+            demo_data, tmp_path / device, '--init-from',
+            str(tmp_path / 'run'), '--linear-probe', '--fit-weights',
+            'songs', '--fit-shifts', '2', '--head', 'pool_layers',
+            '--device', device)
+    cpu, gpu = probes['-1'], probes['0']
+    assert_allclose(gpu.fc5.W.array, cpu.fc5.W.array, rtol=1e-2, atol=1e-3)
+    assert_allclose(gpu.stats_W, cpu.stats_W, rtol=1e-2, atol=1e-3)
+    x = np.random.default_rng(0).uniform(
+        0, 3, (4, 1) + config.input_shape).astype(np.float32)
+    assert_allclose(gpu.predict(x).array, cpu.predict(x).array, atol=1e-3)
+
+
 def test_a_run_of_an_ensemble_reloads_from_its_folder(demo_data, tmp_path):
     from music_classification import evaluation
     from music_classification.net import ENSEMBLE
