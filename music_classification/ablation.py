@@ -11,7 +11,8 @@ of 2 networks, half the batch, 64 mel bands, a random equaliser) or taken
 out of it (its statistics classifier; band shifts and statistics
 classifier: the recipe before them; its snapshot ensemble: the recipe
 before it; its time stretch), and linear probes of a trained network
-(``--linear-probe``, with ``--init-from``). :func:`run_study` trains
+(``--linear-probe``, with ``--init-from``), one of them followed by
+fine-tuning (``--fine-tune``). :func:`run_study` trains
 every variant on the same songs, with the same held-out songs and seeds and the
 same wall-clock budget per run, scores the held-out songs (clip and song
 accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
@@ -132,6 +133,12 @@ VARIANTS = collections.OrderedDict([
                              ['--recipe', 'improved', '--linear-probe',
                               '--fit-weights', 'songs', '--fit-shifts', '2',
                               '--head', 'pool_layers'])),
+    ('probe_fine_tune', ('that probe, then every layer trained as the '
+                         'recipe does from it (a linear probe, then '
+                         'fine-tuning)',
+                         ['--recipe', 'improved', '--linear-probe',
+                          '--fit-weights', 'songs', '--fit-shifts', '2',
+                          '--head', 'pool_layers', '--fine-tune'])),
 ])
 
 

@@ -1160,7 +1160,7 @@ def run_training(args):  # pragma: no mutate block
     Writes ``args.out``: labels.json first, then the log, plots, snapshots
     and, at the end, model.npz (rank 0 only under ChainerMN); a linear
     probe (``--linear-probe``) trains nothing and writes no log, plots or
-    snapshots.
+    snapshots, unless ``--fine-tune`` trains every layer after it.
 
     Returns:
         int: the number of iterations done.
@@ -1208,16 +1208,15 @@ def run_training(args):  # pragma: no mutate block
         ('also {} mel bands down and up'.format(bands), bands)) if wanted]
     fitted = dict(fit_weights=settings['fit_weights'],
                   shifts=fit_shifts(bands))
-    if args.linear_probe is not None:
-        iterations = 0
-        if rank == 0:
-            print('fitting the output layer on the training songs ({})...'
-                  .format(', '.join(['linear probe, C = {:g}'.format(
-                      args.linear_probe)] + how)), flush=True)
-            print('output layer fitted on ' + _rows_phrase(fit_output_layer(
-                model, classes, config, C=args.linear_probe, **fitted),
-                fitted['shifts']), flush=True)
-    else:
+    iterations = 0
+    if args.linear_probe is not None and not loads_snapshot(args):
+        print('fitting the output layer on the training songs ({})...'
+              .format(', '.join(['linear probe, C = {:g}'.format(
+                  args.linear_probe)] + how)), flush=True)
+        print('output layer fitted on ' + _rows_phrase(fit_output_layer(
+            model, classes, config, C=args.linear_probe, **fitted),
+            fitted['shifts']), flush=True)
+    if args.linear_probe is None or args.fine_tune:
         model, iterations = train_network(
             args, model, (songs, train_songs, val_songs), classes, val,
             config, device, comm, rank, size)
@@ -1574,7 +1573,8 @@ def save_run_labels(args, class_names, config, spec,
                     batch_per_song=args.batch_per_song,
                     batch_per_class=args.batch_per_class, seed=args.seed,
                     init_from=args.init_from,
-                    linear_probe=args.linear_probe, **fit_settings(args)),
+                    linear_probe=args.linear_probe,
+                    fine_tune=args.fine_tune, **fit_settings(args)),
         **split)
 
 

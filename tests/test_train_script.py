@@ -318,7 +318,12 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
             (['--init-from', str(out), '--ensemble-snapshots', '3'],
              'no --ensemble-snapshots'),
             (['--init-from', str(out), '--resume'],
-             'no --resume or --distributed'),
+             'no --resume (give --fine-tune to train after it)'),
+            (['--init-from', str(out), '--distributed'],
+             '--linear-probe fits on one process: no --distributed'),
+            # training after a probe needs the probe
+            (['--fine-tune'], '--fine-tune trains on after a '
+             '--linear-probe: give both'),
             # nothing fitted to weigh or shift: the article's recipe, no
             # probe
             (['--fit-weights', 'songs'], '--fit-weights changes what is '
@@ -326,7 +331,7 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
             (['--fit-shifts', '2'], '--fit-shifts changes what is fitted'),
             (['--init-from', str(out), '--fit-shifts', '-1'],
              '--fit-shifts must be 0 or more, got -1')):
-        if not flags or not flags[0].startswith('--fit'):
+        if not flags or not flags[0].startswith(('--fit', '--fine')):
             flags = ['--linear-probe'] + flags
         bad = run(train_cmd(demo_data, tmp_path / 'bad', *flags))
         assert bad.returncode != 0 and 'Traceback' not in bad.stderr

@@ -1939,6 +1939,55 @@ def test_a_probe_reads_every_layer_and_shifted_windows_if_asked(
     assert result['songs'] == sum(len(v) for v in held_out.values())
 
 
+def test_fine_tuning_starts_from_the_probe(demo_data, tmp_path, capsys):
+    # --fine-tune: the probe's output layer, then the recipe's training
+    from music_classification.net import ENSEMBLE
+    improved_run(demo_data, tmp_path / 'run')
+    probe_flags = ('--init-from', str(tmp_path / 'run'), '--linear-probe',
+                   '--fit-weights', 'songs', '--head', 'pool_layers')
+    _, (probe, _, _) = improved_run(demo_data, tmp_path / 'probe',
+                                    *probe_flags)
+    capsys.readouterr()
+    # steps that change nothing but batch normalisation's statistics leave
+    # the fitted output layer as it was fitted
+    _, (still, _, _) = improved_run(
+        demo_data, tmp_path / 'still', *probe_flags, '--fine-tune', '--lr',
+        '0', '--weight-decay', '0', '--ensemble-snapshots', '1')
+    assert_allclose(still.fc5.W.array, probe.fc5.W.array, rtol=1e-5,
+                    atol=1e-6)
+    assert_array_equal(still.conv2.W.array, probe.conv2.W.array)
+    printed = capsys.readouterr().out
+    assert printed.index('output layer fitted on') < printed.index(
+        'main/loss')
+    assert len(read_log(tmp_path / 'still')) == 2  # trained, two steps
+    labels, (tuned, _, _) = improved_run(demo_data, tmp_path / 'tuned',
+                                         *probe_flags, '--fine-tune')
+    assert labels['recipe']['fine_tune'] is True
+    assert labels['recipe']['linear_probe'] == 0.1
+    assert isinstance(tuned, ENSEMBLE)  # the recipe's snapshots
+    last = tuned[len(tuned) - 1]
+    assert not np.allclose(last.conv2.W.array, probe.conv2.W.array,
+                           atol=1e-4)
+    assert not np.allclose(last.fc5.W.array, probe.fc5.W.array, atol=1e-4)
+    assert np.abs(tuned.stats_W).max() > 0.1  # fitted after training
+
+
+def test_fine_tuning_resumes_from_its_snapshot(demo_data, tmp_path,
+                                              capsys):
+    # resumed, it goes on from the snapshot's output layer: no second fit
+    improved_run(demo_data, tmp_path / 'run')
+    flags = ('--init-from', str(tmp_path / 'run'), '--linear-probe',
+             '--fine-tune', '--snapshot-every', '1')
+    improved_run(demo_data, tmp_path / 'tuned', *flags)
+    assert 'output layer fitted on' in capsys.readouterr().out
+    labels, _ = improved_run(demo_data, tmp_path / 'tuned', *flags,
+                             '--resume', '--iterations', '3')
+    printed = capsys.readouterr().out
+    assert 'fitting the output layer' not in printed
+    assert [e['iteration'] for e in read_log(tmp_path / 'tuned')] == \
+        [1, 2, 3]
+
+
 @pytest.mark.gpu
 def test_a_probe_fitted_on_the_gpu_equals_the_cpu_one(cupy, demo_data,
                                                       tmp_path):

@@ -186,12 +186,18 @@ def parse_args(argv=None):
                         'its last network)')
     parser.add_argument('--linear-probe', type=float, nargs='?',
                         const=0.1, default=None, metavar='C',
-                        help='no training: keep every layer of the '
+                        help='no training (unless --fine-tune): keep '
+                        'every layer of the '
                         '--init-from network and fit only its output '
                         'layer, a logistic regression (inverse penalty C, '
                         'default 0.1) on the training songs\' clean windows '
                         'every half window and every "Other" sound; under '
                         'two minutes on a CPU')
+    parser.add_argument('--fine-tune', action='store_true',
+                        help='with --linear-probe: then train every layer '
+                        'as the recipe does, starting from the fitted '
+                        'output layer instead of a random one (a linear '
+                        'probe, then fine-tuning)')
     parser.add_argument('--fit-weights', choices=FIT_WEIGHTS,
                         default=None,
                         help='how the fitted classifiers (the statistics '
@@ -321,13 +327,23 @@ def parse_args(argv=None):
         if not args.linear_probe > 0:  # nan too
             fail(PROG, '--linear-probe C must be above 0, got {}'.format(
                 args.linear_probe))
-        if args.resume or args.distributed:
-            fail(PROG, '--linear-probe does not train: no --resume or '
+        if args.distributed:
+            fail(PROG, '--linear-probe fits on one process: no '
                  '--distributed')
-        if snapshots_given and args.ensemble_snapshots > 1:
+        if args.fine_tune:
+            pass
+        elif args.resume:
+            fail(PROG, '--linear-probe does not train: no --resume (give '
+                 '--fine-tune to train after it)')
+        elif snapshots_given and args.ensemble_snapshots > 1:
             fail(PROG, '--linear-probe does not train: no '
-                 '--ensemble-snapshots')
-        args.ensemble_snapshots = 1  # the recipe's snapshots need steps
+                 '--ensemble-snapshots (give --fine-tune to train after '
+                 'it)')
+        else:
+            args.ensemble_snapshots = 1  # the recipe's snapshots need steps
+    elif args.fine_tune:
+        fail(PROG, '--fine-tune trains on after a --linear-probe: give '
+             'both (and --init-from FOLDER)')
     for flag in ('fit_weights', 'fit_shifts'):
         if getattr(args, flag) and args.linear_probe is None and \
                 not args.stats_weight:
