@@ -1854,6 +1854,20 @@ def improved_run(demo_data, out, *flags):
     return labels, collection.load_trained(str(out))
 
 
+def probes_of_a_run(demo_data, tmp_path, flags_of):
+    """An improved run in ``tmp_path / 'run'``, then a linear probe of it
+    for each name in ``flags_of`` (with those flags, in ``tmp_path /
+    name``): name -> (labels, model, config)."""
+    improved_run(demo_data, tmp_path / 'run')
+    probes = {}
+    for name, flags in flags_of.items():
+        labels, (model, _, config) = improved_run(
+            demo_data, tmp_path / name, '--init-from', str(tmp_path / 'run'),
+            '--linear-probe', *flags)
+        probes[name] = labels, model, config
+    return probes
+
+
 def test_a_run_fits_its_statistics_classifier(demo_data, tmp_path):
     labels, (model, _, _) = improved_run(demo_data, tmp_path / 'run',
                                          '--stats-weight', '0.5')
@@ -1884,15 +1898,12 @@ def test_a_linear_probe_of_the_improved_recipe(demo_data, tmp_path):
 
 
 def test_a_probe_weighs_every_song_alike_if_asked(demo_data, tmp_path):
-    improved_run(demo_data, tmp_path / 'run')
-    probes = {}
-    for weights in ('windows', 'songs'):
-        labels, (probes[weights], _, _) = improved_run(
-            demo_data, tmp_path / weights, '--init-from',
-            str(tmp_path / 'run'), '--linear-probe', '--fit-weights',
-            weights)
+    probes = probes_of_a_run(demo_data, tmp_path, {
+        weights: ['--fit-weights', weights]
+        for weights in ('windows', 'songs')})
+    for weights, (labels, _, _) in probes.items():
         assert labels['recipe']['fit_weights'] == weights
-    a, b = probes['windows'], probes['songs']
+    (_, a, _), (_, b, _) = probes['windows'], probes['songs']
     assert_array_equal(a.conv4.W.array, b.conv4.W.array)  # one network
     # both fits weighed otherwise: the output layer, the statistics
     # classifier
@@ -1904,13 +1915,10 @@ def test_a_probe_reads_every_layer_and_shifted_windows_if_asked(
         demo_data, tmp_path, capsys):
     from music_classification import evaluation
     from music_classification.net import SMALL_CNN
-    improved_run(demo_data, tmp_path / 'run')
-    probes = {}
-    for name, flags in (('plain', []), ('layers', ['--head', 'pool_layers']),
-                        ('shifted', ['--fit-shifts', '3'])):
-        labels, (probes[name], _, config) = improved_run(
-            demo_data, tmp_path / name, '--init-from', str(tmp_path / 'run'),
-            '--linear-probe', *flags)
+    probes = probes_of_a_run(demo_data, tmp_path, {
+        'plain': [], 'layers': ['--head', 'pool_layers'],
+        'shifted': ['--fit-shifts', '3']})
+    for name, (labels, _, config) in probes.items():
         assert labels['recipe']['fit_shifts'] == (3 if name == 'shifted'
                                                   else 0)
         assert labels['model'].get('head') == ('pool_layers'
@@ -1921,8 +1929,8 @@ def test_a_probe_reads_every_layer_and_shifted_windows_if_asked(
         r'output layer fitted on (\d+) rows \((\d+) windows, each at 3 '
         r'band shifts\)', printed).groups())
     assert rows == 3 * windows  # three rows a window
-    plain, layers, shifted = (probes[k] for k in ('plain', 'layers',
-                                                  'shifted'))
+    plain, layers, shifted = (probes[k][1] for k in ('plain', 'layers',
+                                                     'shifted'))
     assert isinstance(layers, SMALL_CNN) and layers.head == 'pool_layers'
     channels = sum(out for out, _, _ in layers.layers)
     assert layers.fc5.W.shape[1] == plain.fc5.W.shape[1] + 3 * channels
@@ -1996,15 +2004,10 @@ def test_a_probe_fitted_on_the_gpu_equals_the_cpu_one(cupy, demo_data,
     import chainer
     if not chainer.backends.cuda.available:
         pytest.skip('chainer.backends.cuda.available is False')
-    improved_run(demo_data, tmp_path / 'run')
-    probes = {}
-    for device in ('-1', '0'):
-        _, (probes[device], _, config) = improved_run(
-            demo_data, tmp_path / device, '--init-from',
-            str(tmp_path / 'run'), '--linear-probe', '--fit-weights',
-            'songs', '--fit-shifts', '2', '--head', 'pool_layers',
-            '--device', device)
-    cpu, gpu = probes['-1'], probes['0']
+    probes = probes_of_a_run(demo_data, tmp_path, {
+        device: ['--fit-weights', 'songs', '--fit-shifts', '2', '--head',
+                 'pool_layers', '--device', device] for device in ('-1', '0')})
+    (_, cpu, config), (_, gpu, _) = probes['-1'], probes['0']
     assert_allclose(gpu.fc5.W.array, cpu.fc5.W.array, rtol=1e-2, atol=1e-3)
     assert_allclose(gpu.stats_W, cpu.stats_W, rtol=1e-2, atol=1e-3)
     x = np.random.default_rng(0).uniform(
