@@ -748,7 +748,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'ensemble_from': 0.5, 'balance_songs': False,
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4, 'init_from': None,
-        'linear_probe': None, 'fit_weights': 'windows', 'fit_shifts': 0}
+        'linear_probe': None, 'fine_tune': False, 'fit_weights': 'windows',
+        'fit_shifts': 0}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
         assert sorted(labels['val_songs'][artist] +
