@@ -330,16 +330,14 @@ def parse_args(argv=None):
         if args.distributed:
             fail(PROG, '--linear-probe fits on one process: no '
                  '--distributed')
-        if args.fine_tune:
-            pass
-        elif args.resume:
-            fail(PROG, '--linear-probe does not train: no --resume (give '
-                 '--fine-tune to train after it)')
-        elif snapshots_given and args.ensemble_snapshots > 1:
-            fail(PROG, '--linear-probe does not train: no '
-                 '--ensemble-snapshots (give --fine-tune to train after '
-                 'it)')
-        else:
+        if not args.fine_tune:  # a probe alone trains nothing
+            if args.resume:
+                fail(PROG, '--linear-probe does not train: no --resume '
+                     '(give --fine-tune to train after it)')
+            if snapshots_given and args.ensemble_snapshots > 1:
+                fail(PROG, '--linear-probe does not train: no '
+                     '--ensemble-snapshots (give --fine-tune to train '
+                     'after it)')
             args.ensemble_snapshots = 1  # the recipe's snapshots need steps
     elif args.fine_tune:
         fail(PROG, '--fine-tune trains on after a --linear-probe: give '
