@@ -43,9 +43,10 @@ HOP_LENGTH = 512
 #: Number of mel bands.
 N_MELS = 256
 #: Ways to compress the mel power before the network: the article's
-#: ``log(1 + S)``, its ``sqrt`` alternative, none, and decibels
-#: (``10 log10 S``, floored at -100 dB: :data:`DB_FLOOR`).
-COMPRESSIONS = ('log1p', 'sqrt', 'none', 'db')
+#: ``log(1 + S)``, its ``sqrt`` alternative, none, decibels (``10 log10
+#: S``, floored at -100 dB: :data:`DB_FLOOR`) and musicnn's ``log10(1 +
+#: 10000 S)``.
+COMPRESSIONS = ('log1p', 'sqrt', 'none', 'db', 'musicnn')
 #: Smallest power ``'db'`` compression takes the log of (-100 dB).
 DB_FLOOR = 1e-10
 #: Padding of the centred STFT at the window's ends, as librosa's
@@ -298,6 +299,15 @@ def _mel(power, blocks, n_mels, xp):
     return out.transpose(0, 2, 1)
 
 
+#: The features :class:`~music_classification.net.MUSICNN` was trained on:
+#: 96 mel bands (librosa's filters, as the original's) of 512-sample frames
+#: every 256 samples at 16 kHz, ``log10(1 + 10000 S)``, 187 frames (2.98
+#: s) a window. musicnn's librosa reflected the STFT's edges.
+MUSICNN_FEATURES = FeatureConfig(chunk=256, length=186, n_fft=512,
+                                 hop_length=256, n_mels=96,
+                                 compression='musicnn', pad_mode='reflect')
+
+
 def compress(S, compression='log1p'):
     """The compression step of the features, in place; returns ``S``.
 
@@ -305,7 +315,8 @@ def compress(S, compression='log1p'):
     ``'db'``: ``10 log10(max(S, 1e-10))``, librosa's ``power_to_db(S,
     ref=1.0, amin=1e-10, top_db=None)``. Unlike ``log(1 + S)``, which is
     nearly linear for the mel power of quiet bands (``S << 1``), decibels
-    keep their detail.
+    keep their detail. ``'musicnn'``: ``log10(1 + 10000 S)``, the input of
+    :class:`~music_classification.net.MUSICNN`.
     """
     xp = get_array_module(S)
     if compression == 'log1p':
@@ -316,6 +327,10 @@ def compress(S, compression='log1p'):
         xp.maximum(S, xp.float32(DB_FLOOR), out=S)
         xp.log10(S, out=S)
         S *= xp.float32(10.0)
+    elif compression == 'musicnn':
+        S *= xp.float32(10000.0)
+        xp.log1p(S, out=S)
+        S *= xp.float32(1 / np.log(10.0))
     elif compression != 'none':
         raise ParameterError('compression must be one of {}, got {!r}'.format(
             COMPRESSIONS, compression))
@@ -490,10 +505,10 @@ class StreamingLogMel(object):
                              self._start + min(b, L)]
         if a < 0 or b > L:  # np.pad's reflect or zeros, without its cost
             left, right = max(0, -a), max(0, b - L)
-            if c.pad_mode == 'reflect':  # sample -i is sample i
-                parts = [segment[left:0:-1], segment,
-                         segment[len(segment) - 2:
-                                 len(segment) - 2 - right:-1]]
+            if c.pad_mode == 'reflect':  # sample -i is sample i, read
+                # from the whole window (frames may hold less than a pad)
+                w = self._ring[self._start:self._start + L]
+                parts = [w[left:0:-1], segment, w[L - 2:L - 2 - right:-1]]
             else:
                 parts = [np.zeros(left, np.float32), segment,
                          np.zeros(right, np.float32)]

@@ -1,4 +1,7 @@
+import dataclasses
+
 import librosa
+
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 import pytest
@@ -118,6 +121,26 @@ def test_compression_switch(rng, compression):
     expected = S if compression == 'none' else np.sqrt(S)
     ours = log_melspectrogram(y=y, compression=compression)[0, 0]
     assert_allclose(ours, expected, rtol=2e-5, atol=2e-5 * expected.max())
+
+
+@pytest.mark.parametrize('pad_mode', ['reflect', 'constant'])
+def test_musicnn_features_are_librosas_log10_of_1_plus_10000_mel(rng,
+                                                                 pad_mode):
+    # musicnn's input: librosa's melspectrogram of 512-sample frames every
+    # 256 samples, 96 bands, then log10(1 + 10000 S); 187 frames a window
+    config = dataclasses.replace(features.MUSICNN_FEATURES,
+                                 pad_mode=pad_mode)
+    y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(config.window_samples)
+                      / SR) + 0.05 * rng.standard_normal(
+                          config.window_samples)).astype(np.float32)
+    y[:8000] *= 1e-3  # a quiet start
+    S = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=SR,
+                                       n_fft=512, hop_length=256, n_mels=96,
+                                       pad_mode=pad_mode)
+    ours = config(y)
+    assert ours.shape == (1, 1, 96, 187) == (1, 1) + config.input_shape
+    assert_allclose(ours[0, 0], np.log10(1 + 10000 * S), rtol=1e-5,
+                    atol=1e-5)
 
 
 def test_hand_computed_bin_centred_tone():
@@ -266,7 +289,7 @@ def test_streaming_work_per_chunk(rng):
 
 @pytest.mark.parametrize('options, message', [
     ({'compression': 'log'}, "compression must be one of ('log1p', 'sqrt', "
-     "'none', 'db'), got 'log'"),
+     "'none', 'db', 'musicnn'), got 'log'"),
     ({'pad_mode': 'edge'}, "pad_mode must be one of ('reflect', "
      "'constant'), got 'edge'"),
     ({'normalize': 'global'}, "normalize must be one of ('none', "
@@ -342,6 +365,10 @@ def test_standardize_each_window_in_place():
     dict(sr=8000, n_fft=1024, hop_length=256, n_mels=64, fmin=50.0,
          fmax=3000.0, length=20, chunk=512),
     dict(length=20, representation='wave'),
+    # musicnn's: frames of 512 every 256 samples, so the one frame that
+    # reads the left padding holds no more samples than the padding
+    features.MUSICNN_FEATURES.to_dict(),
+    dict(features.MUSICNN_FEATURES.to_dict(), pad_mode='constant'),
 ])
 def test_streaming_with_other_parameters_equals_the_full_features(rng,
                                                                   options):
