@@ -519,6 +519,144 @@ class SMALL_CNN(_ConvClassifier):
         return spec
 
 
+#: musicnn's front end: ``(name, out_channels, (freq, time) kernel)`` of
+#: its timbral (across mel bands, 7 frames long) and temporal (one band,
+#: 128, 64 and 32 frames long) convolutions, each max-pooled over the mel
+#: bands (Pons and Serra, "musicnn", 2019; 1.6 x 128 and 1.6 x 32 filters).
+MUSICNN_FRONT = (('timbral74', 204, (38, 7)), ('timbral77', 204, (67, 7)),
+                 ('temporal128', 51, (1, 128)), ('temporal64', 51, (1, 64)),
+                 ('temporal32', 51, (1, 32)))
+#: Channels of musicnn's three mid-end convolutions and of its penultimate
+#: dense layer.
+MUSICNN_MID, MUSICNN_DENSE = 64, 200
+
+
+class MUSICNN(_Scoring, chainer.Chain):
+    """musicnn, a network pretrained on the Million Song Dataset, and an
+    output layer for this collection's classes.
+
+    Pons and Serra's ``MSD_musicnn`` (2019; the ``musicnn`` package, ISC
+    licence), trained to tag 3 s of music with the 50 commonest tags of
+    the Million Song Dataset, as it was, layer for layer, with weights
+    from :func:`~music_classification.pretrained.musicnn_arrays`
+    (:meth:`load_pretrained`). Its input is 96 mel bands of
+    ``log10(1 + 10000 S)`` over 187 frames of 256 samples at 16 kHz
+    (:data:`~music_classification.features.MUSICNN_FEATURES`)::
+
+        bn_in                         batch norm of the one input channel
+        timbral74, timbral77          204 filters of 38 or 67 bands x 7
+                                      frames, ReLU, batch norm, max over
+                                      bands -> (204, 187) each
+        temporal128, 64, 32           51 filters of 1 band x 128, 64, 32
+                                      frames, the same -> (51, 187) each
+        mid1, mid2, mid3              1-D convolutions of 7 frames over the
+                                      561 front-end channels, 64 each, ReLU,
+                                      batch norm; mid2 and mid3 residual
+        pooling                       max and mean over time of the front
+                                      end and mid-end channels (753 each),
+                                      batch norm
+        dense                         1,506 -> 200, ReLU, batch norm
+        fc5                           max, mean pooling and dense
+                                      (1,706) -> n_classes
+
+    ``fc5`` replaces the tagger's output layer: :meth:`embed` is what it
+    reads, for a linear probe (``train --recipe musicnn``).
+
+    Args:
+        n_classes (int): outputs of fc5.
+        input_shape (tuple): ``(96, 187)``, the features' shape.
+        dropout_ratio (float): dropout before fc5 while training.
+    """
+
+    variant = 'musicnn'
+    head = None  # one head, musicnn's (for copy_feature_layers)
+
+    def __init__(self, n_classes=7, input_shape=(96, 187),
+                 dropout_ratio=0.5):
+        super(MUSICNN, self).__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        if self.input_shape != features.MUSICNN_FEATURES.input_shape:
+            raise ParameterError(
+                'musicnn takes {} x {} features (96 mel bands, 187 frames), '
+                'got {}'.format(*features.MUSICNN_FEATURES.input_shape,
+                                self.input_shape))
+        if int(n_classes) < 2:
+            raise ParameterError(
+                'n_classes must be at least 2, got {}'.format(n_classes))
+        self.n_classes = int(n_classes)
+        self.dropout_ratio = dropout_ratio
+        front = sum(out for _, out, _ in MUSICNN_FRONT)
+        pooled = 2 * (front + 3 * MUSICNN_MID)  # max and mean: 1,506
+        self.embed_size = pooled + MUSICNN_DENSE
+        with self.init_scope():
+            self.bn_in = L.BatchNormalization(1, eps=1e-3)
+            for name, out, ksize in MUSICNN_FRONT:
+                setattr(self, name, fast_cpu.Convolution2D(
+                    1, out, ksize=ksize, pad=(0, 3) if ksize[1] == 7
+                    else 0))
+                setattr(self, 'bn_' + name, L.BatchNormalization(
+                    out, eps=1e-3))
+            for i, channels in enumerate((front, MUSICNN_MID, MUSICNN_MID),
+                                         start=1):
+                setattr(self, 'mid{}'.format(i), L.Convolution1D(
+                    channels, MUSICNN_MID, 7, pad=3))
+                setattr(self, 'bn_mid{}'.format(i), L.BatchNormalization(
+                    MUSICNN_MID, eps=1e-3))
+            self.bn_pool = L.BatchNormalization(pooled, eps=1e-3)
+            self.dense = L.Linear(pooled, MUSICNN_DENSE)
+            self.bn_dense = L.BatchNormalization(MUSICNN_DENSE, eps=1e-3)
+            self.fc5 = L.Linear(self.embed_size, self.n_classes)
+
+    def _spec(self):
+        return {'model': self.variant, 'dropout_ratio': self.dropout_ratio}
+
+    def load_pretrained(self, arrays):
+        """Set every layer but fc5 to musicnn's trained weights.
+
+        Args:
+            arrays (dict): :func:`~music_classification.pretrained.
+                musicnn_arrays`, by this network's npz names.
+
+        Returns:
+            int: the number of arrays set.
+        """
+        chainer.serializers.NpzDeserializer(arrays, strict=False).load(self)
+        return len(arrays)
+
+    def forward(self, x):
+        """Unnormalised class scores ``(batch, n_classes)``."""
+        h = F.dropout(self.embed(x), ratio=self.dropout_ratio)
+        return self.fc5(h)
+
+    def embed(self, x):
+        """What fc5 reads ``(batch, 1706)``: musicnn's max and mean pooling
+        over time (753 channels each, before their batch norm) and its
+        penultimate layer (200)."""
+        _ConvClassifier._check_input(self, x)
+        h = self.bn_in(x)  # (batch, 1, 96, 187)
+        front = []
+        for name, _, (_, width) in MUSICNN_FRONT:
+            g = h
+            if width != 7:  # TensorFlow's 'same': the extra frame after
+                g = F.pad(h, ((0, 0), (0, 0), (0, 0),
+                              ((width - 1) // 2, width // 2)), 'constant')
+            g = self['bn_' + name](F.relu(self[name](g)))
+            front.append(F.max(g, axis=2))  # (batch, out, 187)
+        h = F.concat(front)  # (batch, 561, 187)
+        layers = [h]
+        for i in (1, 2, 3):
+            g = self['bn_mid{}'.format(i)](F.relu(
+                self['mid{}'.format(i)](layers[-1])))
+            layers.append(g if i == 1 else g + layers[-1])
+        h = F.concat(layers)  # (batch, 753, 187)
+        top, mean = F.max(h, axis=2), F.mean(h, axis=2)
+        # musicnn's order: each channel's max, then its mean
+        pooled = F.reshape(F.stack([top, mean], axis=2),
+                           (len(h), -1))  # (batch, 1506)
+        h = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
+        return F.concat([top, mean, h])  # (batch, 1706)
+
+
 class ENSEMBLE(_Scoring, chainer.ChainList):
     """Networks of one variant side by side; their mean probability.
 
@@ -569,7 +707,7 @@ class ENSEMBLE(_Scoring, chainer.ChainList):
 #: The variants by name, as ``music-classification train --model`` and
 #: ``labels.json`` name them; ``music_net_pool`` is MUSIC_NET with pooling.
 MODELS = {'music_net': MUSIC_NET, 'music_net_pool': MUSIC_NET,
-          'wave': WAVE_NET, 'small_cnn': SMALL_CNN}
+          'wave': WAVE_NET, 'small_cnn': SMALL_CNN, 'musicnn': MUSICNN}
 
 
 def build_model(model='music_net', n_classes=7, input_shape=None,

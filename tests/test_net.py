@@ -814,3 +814,28 @@ def test_an_ensemble_of_members_is_not_started_from_one_network():
                          width=4, members=2)
     with pytest.raises(ParameterError, match='ensemble'):
         copy_feature_layers(source, target)
+
+
+def test_musicnn_shapes_spec_and_refusals():
+    from music_classification.features import MUSICNN_FEATURES
+    model = build_model('musicnn', n_classes=4,
+                        input_shape=MUSICNN_FEATURES.input_shape)
+    assert model.spec() == {'model': 'musicnn', 'dropout_ratio': 0.5}
+    x = np.random.default_rng(0).random((3, 1, 96, 187), np.float32)
+    with chainer.using_config('train', False):
+        h = model.embed(x)
+        y = model.forward(x)
+    # max and mean over time of 561 front-end and 3 x 64 mid-end
+    # channels, and the 200 units of the penultimate layer
+    assert h.shape == (3, 2 * (561 + 3 * 64) + 200) == (3, 1706)
+    assert y.shape == (3, 4)
+    assert_allclose(y.array, h.array @ model.fc5.W.array.T
+                    + model.fc5.b.array, rtol=1e-5, atol=1e-5)
+    rebuilt = build_model(n_classes=4, input_shape=(96, 187), **model.spec())
+    assert type(rebuilt) is type(model)
+    with pytest.raises(ParameterError, match='musicnn takes 96 x 187'):
+        build_model('musicnn', n_classes=4, input_shape=(128, 97))
+    with pytest.raises(ParameterError, match='n_classes must be at least 2'):
+        build_model('musicnn', n_classes=1, input_shape=(96, 187))
+    with pytest.raises(ParameterError, match='expects input of shape'):
+        model.embed(x[:, :, :64])
