@@ -139,6 +139,9 @@ VARIANTS = collections.OrderedDict([
                          ['--recipe', 'improved', '--linear-probe',
                           '--fit-weights', 'songs', '--fit-shifts', '2',
                           '--head', 'pool_layers', '--fine-tune'])),
+    ('musicnn', ('musicnn, pretrained on the Million Song Dataset, with only '
+                 'its output layer fitted (train --recipe musicnn)',
+                 ['--recipe', 'musicnn'])),
 ])
 
 

@@ -48,11 +48,11 @@ import chainer.functions as F
 from chainer.training import extensions
 import numpy as np
 
-from music_classification import collection
+from music_classification import collection, pretrained
 from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
-from music_classification.features import FeatureConfig
+from music_classification.features import MUSICNN_FEATURES, FeatureConfig
 from music_classification.net import (ENSEMBLE, OUTPUT_LAYER, build_model,
                                       copy_feature_layers)
 from music_classification.serialization import save_model, writable_folder
@@ -881,12 +881,29 @@ RECIPES = {
                      ensemble_snapshots=7, ensemble_from=0.5,
                      batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
+    # musicnn, pretrained on the Million Song Dataset, with only its
+    # output layer fitted (a linear probe, every artist and song alike);
+    # its training settings are for --fine-tune
+    'musicnn': dict(model='musicnn', n_mels=96, length=186,
+                    compression='musicnn', normalize='none',
+                    spec_augment=False, lr=1e-4, weight_decay=1e-4,
+                    lr_schedule='constant', mixup=0.0, label_smoothing=0.0,
+                    same_class_mix=0.0, freq_shift=0, random_eq=0.0,
+                    time_stretch=0.0, stats_weight=0.0, members=1,
+                    ensemble_snapshots=1, ensemble_from=0.5,
+                    batch_per_song=None, batch_per_class=8,
+                    balance_songs=False, other_per_batch=8,
+                    linear_probe=0.1, fit_weights='songs'),
 }
 
 
 
 def feature_config(args):
-    """The :class:`FeatureConfig` of the run's flags."""
+    """The :class:`FeatureConfig` of the run's flags (``--model musicnn``:
+    the features it was trained on, :data:`~music_classification.
+    features.MUSICNN_FEATURES`)."""
+    if args.model == 'musicnn':
+        return MUSICNN_FEATURES
     return FeatureConfig(
         length=args.length, n_mels=args.n_mels, compression=args.compression,
         normalize=args.normalize, pad_mode=args.pad_mode,
@@ -900,6 +917,8 @@ def model_options(args):
         options = {'width': args.width} if args.width else {}
         if args.head is not None:
             options['head'] = args.head
+    elif args.model == 'musicnn':
+        options = {}
     else:
         options = {'init': args.init}
         for key in ('pooling', 'batchnorm', 'head'):
@@ -951,6 +970,20 @@ def start_from_trained(model, folder, config):
         return copy_feature_layers(source, model)
     except ParameterError as e:
         raise ParameterError('--init-from {}: {}'.format(folder, e)) from None
+
+
+def start_from_musicnn(model):
+    """``--model musicnn``: every layer of ``model`` but its output layer
+    set to musicnn's weights trained on the Million Song Dataset
+    (:func:`~music_classification.pretrained.musicnn_arrays`, fetched once).
+
+    Returns:
+        int: the number of arrays set.
+
+    Raises:
+        ModelFileError: the weights could not be fetched or read.
+    """
+    return model.load_pretrained(pretrained.musicnn_arrays())
 
 
 def _ensemble(members, snapshots, start):
@@ -1184,6 +1217,12 @@ def run_training(args):  # pragma: no mutate block
         if rank == 0:
             print('started from {} ({} arrays, all but the output layer)'
                   .format(args.init_from, copied), flush=True)
+    elif args.model == 'musicnn' and not loads_snapshot(args):
+        copied = on_every_rank(comm, start_from_musicnn, model)
+        if rank == 0:
+            print('started from musicnn, trained on the Million Song '
+                  'Dataset ({} arrays, all but the output layer)'.format(
+                      copied), flush=True)
     # The song split by artist name, as labels.json keeps it.
     split = {part: {songs.class_names[k]: v for k, v in paths.items()}
              for part, paths in (('train_songs', train_songs),

@@ -1,6 +1,7 @@
 """music-classification train, evaluate and predict end to end, on the demo
 data."""
 
+import glob
 import json
 import os
 import shutil
@@ -562,3 +563,63 @@ def test_a_window_too_short_is_one_line(demo_data, tmp_path, flags,
     result = run(cmd + flags)
     assert result.returncode != 0
     assert result.stderr.strip() == message
+
+
+def musicnn_cmd(demo_data, out, *extra):
+    return [*cli('train'), '--music', demo_data.music_dir, '--other',
+            demo_data.other_dir, '--noise', demo_data.noise_path, '--out',
+            str(out), '--recipe', 'musicnn', '--no-progress', *extra]
+
+
+def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
+                                                           tmp_path):
+    from music_classification import pretrained
+    from music_classification.features import MUSICNN_FEATURES
+    out = tmp_path / 'musicnn'
+    result = run(musicnn_cmd(demo_data, out))
+    assert result.returncode == 0, result.stderr
+    assert 'started from musicnn, trained on the Million Song Dataset (62 ' \
+        'arrays, all but the output layer)' in result.stdout
+    assert 'fitting the output layer on the training songs (linear probe, ' \
+        'C = 0.1, every artist and song weighed alike)' in result.stdout
+    assert sorted(os.listdir(out)) == ['labels.json', 'model.npz']
+    with open(out / 'labels.json') as f:
+        labels = json.load(f)
+    assert labels['model'] == {'model': 'musicnn', 'dropout_ratio': 0.5}
+    assert labels['features'] == MUSICNN_FEATURES.to_dict()
+    assert labels['recipe']['recipe'] == 'musicnn'
+    assert labels['recipe']['linear_probe'] == 0.1
+    assert labels['recipe']['fit_weights'] == 'songs'
+    # musicnn's layers as published, its output layer fitted
+    with np.load(out / 'model.npz') as got:
+        for name, value in pretrained.musicnn_arrays().items():
+            assert_array_equal(got[name], value)
+        assert np.abs(got['fc5/W']).max() > 0.05
+        assert got['fc5/W'].shape == (len(labels['classes']), 1706)
+    # loaded from its folder alone
+    scored = run([*cli('evaluate'), '-M', str(out)])
+    assert scored.returncode == 0, scored.stderr
+    assert 'song_accuracy=' in scored.stdout
+    song = sorted(glob.glob(os.path.join(demo_data.music_dir, '*', '*')))[0]
+    named = run([*cli('predict'), '-M', str(out), song])
+    assert named.returncode == 0, named.stderr
+    assert os.path.basename(song) in named.stdout
+
+
+@pytest.mark.parametrize('flags, named', [
+    (['--n-mels', '128'], '--n-mels 128'),
+    (['--compression', 'db'], '--compression db'),
+    (['--normalize', 'window'], '--normalize window'),
+    (['--head', 'pool'], '--head pool'),
+    (['--pad-mode', 'constant'], '--pad-mode constant'),
+    (['--members', '2'], '--members 2'),
+])
+def test_musicnn_keeps_its_own_features_and_network(demo_data, tmp_path,
+                                                    flags, named):
+    bad = run(musicnn_cmd(demo_data, tmp_path / 'bad', *flags))
+    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+    assert bad.stderr.strip() == (
+        'music-classification train: --model musicnn is one pretrained '
+        'network with its own features (96 mel bands, log10(1 + 10000 x), '
+        '2.98 s windows): no {}'.format(named))
+    assert not os.path.exists(tmp_path / 'bad')

@@ -848,7 +848,18 @@ def test_the_recipes():
                          stats_weight=0.3, members=1,
                          ensemble_snapshots=7, ensemble_from=0.5,
                          batch_per_song=None, batch_per_class=8,
-                         balance_songs=False, other_per_batch=8)}
+                         balance_songs=False, other_per_batch=8),
+        'musicnn': dict(model='musicnn', n_mels=96, length=186,
+                        compression='musicnn', normalize='none',
+                        spec_augment=False, lr=1e-4, weight_decay=1e-4,
+                        lr_schedule='constant', mixup=0.0,
+                        label_smoothing=0.0, same_class_mix=0.0,
+                        freq_shift=0, random_eq=0.0, time_stretch=0.0,
+                        stats_weight=0.0, members=1,
+                        ensemble_snapshots=1, ensemble_from=0.5,
+                        batch_per_song=None, batch_per_class=8,
+                        balance_songs=False, other_per_batch=8,
+                        linear_probe=0.1, fit_weights='songs')}
 
 
 def parsed(*flags):
@@ -866,6 +877,12 @@ def parsed(*flags):
     (('--n-mels', '64', '--compression', 'sqrt', '--normalize', 'window'),
      training.FeatureConfig(n_mels=64, compression='sqrt',
                             normalize='window')),
+    # musicnn's own, whatever the recipe: 256-sample chunks and hops
+    (('--recipe', 'musicnn'), training.MUSICNN_FEATURES),
+    (('--recipe', 'improved', '--model', 'musicnn'),
+     training.FeatureConfig(chunk=256, length=186, n_fft=512,
+                            hop_length=256, n_mels=96,
+                            compression='musicnn')),
 ])
 def test_feature_config_of_the_flags(flags, expected):
     assert training.feature_config(parsed(*flags)) == expected
@@ -877,6 +894,9 @@ def test_feature_config_of_the_flags(flags, expected):
      {'init': 'v1.8', 'pooling': True, 'batchnorm': False, 'head': 'pool'}),
     (('--model', 'wave', '--batchnorm'), {'init': 'v1.9', 'batchnorm': True}),
     (('--recipe', 'improved'), {'stats_weight': 0.3}),
+    (('--recipe', 'musicnn'), {}),
+    (('--recipe', 'musicnn', '--stats-weight', '0.3', '--dropout', '0'),
+     {'stats_weight': 0.3, 'dropout_ratio': 0.0}),
     (('--recipe', 'improved', '--width', '8'), {'width': 8,
                                                 'stats_weight': 0.3}),
     (('--dropout', '0.2'), {'init': 'v1.9', 'dropout_ratio': 0.2}),

@@ -17,6 +17,7 @@ from conftest import cli
 
 from music_classification import collection, load_audio, realtime, training
 from music_classification.cli import train
+from music_classification.features import MUSICNN_FEATURES
 
 VARIANTS = {
     # name: train.py flags (short windows keep the test quick)
@@ -27,6 +28,7 @@ VARIANTS = {
                      '24', '--compression', 'db', '--normalize', 'window',
                      '--spec-augment', '--lr', '1e-3'],
     'improved': ['--recipe', 'improved'],
+    'musicnn': ['--recipe', 'musicnn'],  # pretrained, its output fitted
 }
 
 
@@ -67,6 +69,9 @@ def test_labels_describe_the_variant(runs, name):
         assert labels['recipe']['recipe'] == 'improved'
         assert config == training.feature_config(train.parse_args(
             ['--music', '.', '--other', '.', '--recipe', 'improved']))
+    if name == 'musicnn':
+        assert config == MUSICNN_FEATURES
+        assert config.input_shape == (96, 187)
 
 
 @pytest.mark.parametrize('name', list(VARIANTS))

@@ -7,7 +7,9 @@ noise and volume augmentation, Adam(alpha=1e-4) with WeightDecay(1e-4), and
 each step takes, as the original, --batch-per-song (10) windows from every
 training song plus every "Other" sound once (--batch-per-class N takes N
 windows per artist instead). ``--recipe improved`` trains the recipe this
-project recommends for a user's own music (see
+project measured best when trained from random weights; ``--recipe
+musicnn`` fits only the output layer of musicnn, pretrained on the Million
+Song Dataset, the best on real music (see
 :data:`music_classification.training.RECIPES`); a flag given explicitly
 overrides a recipe's value. Whole songs are held out per artist
 (--val-songs) for the Evaluator. The machinery is
@@ -19,6 +21,7 @@ import os
 
 from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
+from music_classification.features import MUSICNN_FEATURES
 from music_classification.net import HEADS, MODELS
 from music_classification.training import FIT_WEIGHTS, RECIPES
 
@@ -57,7 +60,11 @@ def parse_args(argv=None):
                         '--iterations, whichever comes first)')
     parser.add_argument('--recipe', default='article', choices=sorted(
                         RECIPES), help='defaults for everything below: the '
-                        'article\'s recipe (default) or the improved one')
+                        'article\'s recipe (default), the improved one, or '
+                        'musicnn: a network pretrained on the Million Song '
+                        'Dataset (fetched once, 29 MB) with only its output '
+                        'layer fitted (a linear probe, under a few minutes '
+                        'on a CPU)')
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument('--batch-per-song', type=int, default=None,
                        help='windows per training song per step, without '
@@ -243,9 +250,9 @@ def parse_args(argv=None):
                         help='chunks of 1024 samples per window (article: '
                         '160, 10.24 s)')
     parser.add_argument('--compression', default=None,
-                        choices=['log1p', 'sqrt', 'none', 'db'],
+                        choices=['log1p', 'sqrt', 'none', 'db', 'musicnn'],
                         help='mel compression (article: log1p; db: '
-                        'decibels)')
+                        'decibels; musicnn: log10(1 + 10000 x))')
     parser.add_argument('--processes', '-p', type=int, default=0,
                         help='worker processes reading and augmenting '
                         'windows (MultiprocessIterator); 0: in the main '
@@ -286,6 +293,7 @@ def parse_args(argv=None):
     recipe = RECIPES[args.recipe]
     batch_given = args.batch_per_song is not None or \
         args.batch_per_class is not None
+    given = [key for key in MUSICNN_FIXED if getattr(args, key) is not None]
     snapshots_given = args.ensemble_snapshots is not None
     for key, value in recipe.items():
         if batch_given and key in ('batch_per_song', 'batch_per_class',
@@ -295,6 +303,8 @@ def parse_args(argv=None):
             setattr(args, key, value)
     if args.members > 1 and not snapshots_given:
         args.ensemble_snapshots = 1  # --members replaces the recipe's
+    if args.model == 'musicnn':
+        check_musicnn(args, given)
     if args.model == 'wave' and (args.freq_shift or args.stats_weight or
                                  args.time_stretch or args.random_eq or
                                  args.fit_shifts):
@@ -321,9 +331,10 @@ def parse_args(argv=None):
         fail(PROG, '--init-from starts one network from a trained one; '
              'it cannot start an ensemble of --members')
     if args.linear_probe is not None:
-        if not args.init_from:
+        if not args.init_from and args.model != 'musicnn':
             fail(PROG, '--linear-probe fits the output layer of a trained '
-                 'network: give it with --init-from FOLDER')
+                 'network: give it with --init-from FOLDER (or --model '
+                 'musicnn, trained on the Million Song Dataset)')
         if not args.linear_probe > 0:  # nan too
             fail(PROG, '--linear-probe C must be above 0, got {}'.format(
                 args.linear_probe))
@@ -355,6 +366,34 @@ def parse_args(argv=None):
     if args.val_songs >= 1 or args.val_songs == 0:
         args.val_songs = int(args.val_songs)
     return args
+
+
+#: What ``--model musicnn`` fixes: the features and the network it was
+#: trained with.
+MUSICNN_FIXED = {'n_mels': MUSICNN_FEATURES.n_mels,
+                 'length': MUSICNN_FEATURES.length,
+                 'compression': MUSICNN_FEATURES.compression,
+                 'normalize': MUSICNN_FEATURES.normalize,
+                 'pooling': None, 'batchnorm': None, 'head': None,
+                 'width': None}
+
+
+def check_musicnn(args, given):
+    """Refuse the flags that would change ``--model musicnn``'s features or
+    network (``given``: the :data:`MUSICNN_FIXED` flags given explicitly),
+    and set its features' flags to its own."""
+    wrong = ['--{} {}'.format(key.replace('_', '-'), getattr(args, key))
+             for key in given if getattr(args, key) != MUSICNN_FIXED[key]]
+    if args.pad_mode != MUSICNN_FEATURES.pad_mode:
+        wrong.append('--pad-mode {}'.format(args.pad_mode))
+    if args.members > 1:
+        wrong.append('--members {}'.format(args.members))
+    if wrong:
+        fail(PROG, '--model musicnn is one pretrained network with its own '
+             'features (96 mel bands, log10(1 + 10000 x), 2.98 s windows): '
+             'no {}'.format(', '.join(wrong)))
+    for key, value in MUSICNN_FIXED.items():
+        setattr(args, key, value)
 
 
 def main(argv=None):
