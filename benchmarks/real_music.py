@@ -60,8 +60,8 @@ def parser(doc, work):
     p.add_argument('--variants', nargs='+', default=['article', 'improved'],
                    help='variants of music_classification.ablation ("study" '
                    'for the study of the article\'s claims, ablation.STUDY; '
-                   '"all" for every one, the linear probes only with '
-                   '--init-from)')
+                   '"all" for every one, the linear probes of a trained '
+                   'network only with --init-from)')
     p.add_argument('--val', type=float, default=0.34,
                    help='fraction of each composer\'s tracks held out')
     p.add_argument('--init-from', metavar='FOLDER', default=None,
@@ -83,7 +83,8 @@ def run_and_report(args, music, other, composers, prep_seconds):
         composers (dict): composer -> number of tracks, for the report.
     """
     every = list(ablation.VARIANTS)
-    variants = {'all': every if args.init_from else ablation.trainable(every),
+    variants = {'all': every if args.init_from else [
+        v for v in every if not ablation.needs_trained_network(v)],
                 'study': list(ablation.STUDY)}.get(
                     ' '.join(args.variants), args.variants)
     probes = [v for v in variants if ablation.needs_trained_network(v)]

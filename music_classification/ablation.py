@@ -12,7 +12,8 @@ out of it (its statistics classifier; band shifts and statistics
 classifier: the recipe before them; its snapshot ensemble: the recipe
 before it; its time stretch), and linear probes of a trained network
 (``--linear-probe``, with ``--init-from``), one of them followed by
-fine-tuning (``--fine-tune``). :func:`run_study` trains
+fine-tuning (``--fine-tune``), and linear probes of musicnn, pretrained on
+the Million Song Dataset (``--recipe musicnn``). :func:`run_study` trains
 every variant on the same songs, with the same held-out songs and seeds and the
 same wall-clock budget per run, scores the held-out songs (clip and song
 accuracy) and an MFCC-statistics baseline on them, and writes ``results.md``
@@ -142,6 +143,9 @@ VARIANTS = collections.OrderedDict([
     ('musicnn', ('musicnn, pretrained on the Million Song Dataset, with only '
                  'its output layer fitted (train --recipe musicnn)',
                  ['--recipe', 'musicnn'])),
+    ('musicnn_shifts', ('that probe with its fit also reading every window '
+                        'moved 2 mel bands down and up',
+                        ['--recipe', 'musicnn', '--fit-shifts', '2'])),
 ])
 
 
@@ -151,9 +155,17 @@ def needs_trained_network(name):
     return '--linear-probe' in VARIANTS[name][1]
 
 
+def probes_musicnn(name):
+    """Whether variant ``name`` fits musicnn's output layer (``--recipe
+    musicnn``): no training step, its own features, its weights fetched."""
+    return 'musicnn' in VARIANTS[name][1]
+
+
 def trainable(names):
-    """``names`` but the variants of :func:`needs_trained_network`."""
-    return [name for name in names if not needs_trained_network(name)]
+    """``names`` but the linear probes, which take no training step: those
+    of :func:`needs_trained_network` and of :func:`probes_musicnn`."""
+    return [name for name in names if not needs_trained_network(name)
+            and not probes_musicnn(name)]
 
 
 #: The study of the article's claims: every variant up to the improved

@@ -51,10 +51,15 @@ def test_a_study_trains_every_variant_but_the_linear_probes():
     trained = ablation.trainable(ablation.VARIANTS)
     assert [name for name in ablation.VARIANTS if name not in trained] == [
         'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
-        'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune']
+        'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune',
+        'musicnn', 'musicnn_shifts']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
     assert not ablation.needs_trained_network('improved')
+    # musicnn's probes need no network of this study, only its own
+    assert not ablation.needs_trained_network('musicnn')
+    assert ablation.probes_musicnn('musicnn')
+    assert not ablation.probes_musicnn('linear_probe')
 
 
 def test_summary_of_seeds():
