@@ -31,12 +31,16 @@ EXAMPLES = """examples:
   # the article's recipe, 20 steps on the CPU
   music-classification train --music data/demo/music --other data/demo/other \\
       --out runs/article --iterations 20
-  # the recipe recommended for your own music, 20 minutes
+  # the recipe recommended for your own music: musicnn, pretrained on the
+  # Million Song Dataset, its output layer fitted (minutes, no training)
+  music-classification train --recipe musicnn --music data/mine/music \\
+      --other data/mine/other --out runs/mine
+  # a small CNN trained from random weights, 20 minutes
   music-classification train --recipe improved --music data/mine/music \\
-      --other data/mine/other --out runs/mine --time-budget 20
+      --other data/mine/other --out runs/mine-cnn --time-budget 20
   # go on where a killed run stopped
-  music-classification train --music data/mine/music --other data/mine/other \\
-      --out runs/mine --resume"""
+  music-classification train --recipe improved --music data/mine/music \\
+      --other data/mine/other --out runs/mine-cnn --time-budget 20 --resume"""
 
 
 def parse_args(argv=None):
