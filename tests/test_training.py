@@ -248,12 +248,14 @@ def test_demo_script_trains_and_predicts(tmp_path):
          '--iterations', '5', '--artists', '2', '--batch-per-song', '1'],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count('held-out songs (mean') == 2  # both recipes
+    assert result.stdout.count('held-out songs (mean') == 3  # each recipe
     # two held-out songs and one sound, for each recipe
-    assert result.stdout.count(' -> ') == 6
+    assert result.stdout.count(' -> ') == 9
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith('song accuracy: article ') and \
-        ', improved ' in last
+        ', improved ' in last and ', musicnn ' in last
+    assert sorted(os.listdir(out / 'musicnn')) == ['labels.json',
+                                                   'model.npz']
     for recipe, model_name in (('article', 'music_net'),
                                ('improved', 'small_cnn')):
         assert sorted(os.listdir(out / recipe)) == [
