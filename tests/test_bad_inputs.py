@@ -154,7 +154,7 @@ def _small_cnn():
 @pytest.mark.parametrize('call, error, message', [
     (lambda: net.build_model('nope'),
      ParameterError, "model must be one of music_net, music_net_pool, "
-     "small_cnn, wave, got 'nope'"),
+     "musicnn, small_cnn, wave, got 'nope'"),
     (lambda: net.build_model(
         'small_cnn', n_classes=3, bogus=1), ParameterError,
      # (Python's own words; mutation testing renames __init__)
@@ -171,8 +171,8 @@ def _small_cnn():
      ParameterError, "init must be one of ('v1.9', 'v1.8'), got 'v2'"),
     (lambda: features.compress(
         np.ones(3, np.float32), compression='cube'), ParameterError,
-     "compression must be one of ('log1p', 'sqrt', 'none', 'db'), got "
-     "'cube'"),
+     "compression must be one of ('log1p', 'sqrt', 'none', 'db', "
+     "'musicnn'), got 'cube'"),
     (lambda: _small_cnn().predict(np.zeros((1, 1, 16, 15), np.float32)),
      ParameterError, 'SMALL_CNN expects input of shape (batch, 1, 16, 16), '
      'got (1, 1, 16, 15)'),
