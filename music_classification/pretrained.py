@@ -151,11 +151,16 @@ def fetch_musicnn_wheel(folder=None):
     folder = folder or cache_folder()
     path = os.path.join(folder, MUSICNN_WHEEL)
     if not os.path.exists(path):
-        os.makedirs(folder, exist_ok=True)
         print('fetching musicnn\'s weights (pip download musicnn==0.1.0, '
               '29 MB) into {}'.format(folder), flush=True)
-        # into a folder of its own, then renamed: never half a wheel
-        fetching = tempfile.mkdtemp(prefix='.fetching-', dir=folder)
+        try:  # into a folder of its own, then renamed: never half a wheel
+            os.makedirs(folder, exist_ok=True)
+            fetching = tempfile.mkdtemp(prefix='.fetching-', dir=folder)
+        except OSError as e:
+            raise ModelFileError('cannot write musicnn\'s weights into {} '
+                                 '({}); set MUSIC_CLASSIFICATION_CACHE to a '
+                                 'writable folder'.format(
+                                     folder, e.strerror or e)) from None
         try:
             done = subprocess.run(
                 [sys.executable, '-m', 'pip', 'download', '--no-deps',

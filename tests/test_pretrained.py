@@ -169,3 +169,11 @@ def test_a_wheel_put_there_by_hand_is_used(wheel, tmp_path, monkeypatch):
     monkeypatch.setenv('PIP_INDEX_URL', 'http://127.0.0.1:9/simple')
     assert pretrained.fetch_musicnn_wheel(str(tmp_path)) == str(
         tmp_path / pretrained.MUSICNN_WHEEL)
+
+
+def test_a_cache_that_cannot_be_written_is_one_message(tmp_path):
+    (tmp_path / 'file').write_text('not a folder')
+    with pytest.raises(errors.ModelFileError, match=r'cannot write '
+                       r"musicnn's weights into .*file/cache \(Not a "
+                       r'directory\); set MUSIC_CLASSIFICATION_CACHE'):
+        pretrained.fetch_musicnn_wheel(str(tmp_path / 'file' / 'cache'))
