@@ -619,7 +619,16 @@ class MUSICNN(_Scoring, chainer.Chain):
 
         Returns:
             int: the number of arrays set.
+
+        Raises:
+            ParameterError: ``arrays`` are not every layer's but fc5's.
         """
+        need = {key for key in _arrays(self) if not key.endswith('/N')
+                and not key.startswith(OUTPUT_LAYER + '/')}
+        if set(arrays) != need:
+            raise ParameterError('not musicnn\'s layers: {} missing, {} '
+                                 'extra'.format(sorted(need - set(arrays)),
+                                                sorted(set(arrays) - need)))
         chainer.serializers.NpzDeserializer(arrays, strict=False).load(self)
         return len(arrays)
 

@@ -105,7 +105,7 @@ def read_checkpoint(index, data):
         data (bytes): its one ``.data-00000-of-00001`` file.
 
     Returns:
-        dict: name -> array (read-only views of ``data``).
+        dict: name -> read-only array.
 
     Raises:
         ValueError: not a checkpoint's table, or a compressed block.
@@ -175,9 +175,17 @@ def fetch_musicnn_wheel(folder=None):
                     'could not fetch musicnn\'s weights with pip download '
                     '({}); put {} in {}'.format(last.strip(), MUSICNN_WHEEL,
                                                 folder))
+            check_wheel(fetched)  # before it takes the cache's name
             os.replace(fetched, path)
         finally:
             shutil.rmtree(fetching, ignore_errors=True)
+    check_wheel(path)
+    return path
+
+
+def check_wheel(path):
+    """Raise :class:`ModelFileError` unless ``path``'s SHA-256 is
+    :data:`MUSICNN_SHA256`."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -185,7 +193,6 @@ def fetch_musicnn_wheel(folder=None):
     if digest.hexdigest() != MUSICNN_SHA256:
         raise ModelFileError('{}: not the published musicnn 0.1.0 wheel '
                              '(SHA-256 {})'.format(path, digest.hexdigest()))
-    return path
 
 
 #: Each MUSICNN layer and the checkpoint's layer it takes, in musicnn's

@@ -144,7 +144,9 @@ def test_a_wheel_that_is_not_musicnns_is_refused(tmp_path):
 def test_a_wheel_that_cannot_be_fetched_is_one_message(tmp_path,
                                                        monkeypatch):
     # pip cannot reach any index: one line naming the wheel and the folder
+    monkeypatch.setenv('PIP_CONFIG_FILE', os.devnull)  # no other index
     monkeypatch.setenv('PIP_INDEX_URL', 'http://127.0.0.1:9/simple')
+    monkeypatch.setenv('PIP_EXTRA_INDEX_URL', '')
     monkeypatch.setenv('PIP_NO_INDEX', '')
     monkeypatch.setenv('PIP_FIND_LINKS', '')
     monkeypatch.setenv('PIP_RETRIES', '0')
@@ -177,3 +179,12 @@ def test_a_cache_that_cannot_be_written_is_one_message(tmp_path):
                        r"musicnn's weights into .*file/cache \(Not a "
                        r'directory\); set MUSIC_CLASSIFICATION_CACHE'):
         pretrained.fetch_musicnn_wheel(str(tmp_path / 'file' / 'cache'))
+
+
+def test_musicnn_takes_only_every_layer_but_its_output(wheel):
+    model = net.build_model('musicnn', n_classes=3,
+                            input_shape=MUSICNN_FEATURES.input_shape)
+    arrays = pretrained.musicnn_arrays(os.path.dirname(wheel))
+    del arrays['mid2/W']
+    with pytest.raises(errors.ParameterError, match=r"\['mid2/W'\] missing"):
+        model.load_pretrained(arrays)
