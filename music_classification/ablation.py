@@ -158,7 +158,9 @@ def needs_trained_network(name):
 def probes_musicnn(name):
     """Whether variant ``name`` fits musicnn's output layer (``--recipe
     musicnn``): no training step, its own features, its weights fetched."""
-    return 'musicnn' in VARIANTS[name][1]
+    flags = VARIANTS[name][1]
+    return any(flags[i:i + 2] == ['--recipe', 'musicnn']
+               for i in range(len(flags)))
 
 
 def trainable(names):

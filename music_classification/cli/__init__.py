@@ -12,12 +12,12 @@ import sys
 
 #: command -> (module of music_classification.cli, what it does).
 COMMANDS = {
-    'demo': ('demo', 'synthesise a small collection, train both recipes, '
-             'name its held-out songs'),
+    'demo': ('demo', 'synthesise a small collection, train the three '
+             'recipes, name its held-out songs'),
     'prepare': ('prepare', 'convert a music collection to the training '
                 'layout, 16 kHz WAV'),
-    'train': ('train', 'train a model: the article\'s recipe, or --recipe '
-              'improved'),
+    'train': ('train', 'train a model: the article\'s recipe, --recipe '
+              'improved, or fit --recipe musicnn'),
     'evaluate': ('evaluate', 'score a trained model on held-out songs'),
     'predict': ('predict', 'name the artist of audio files and folders'),
     'listen': ('listen', 'name the artist playing into the microphone, live'),

@@ -21,7 +21,7 @@ import os
 
 from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
-from music_classification.features import MUSICNN_FEATURES
+from music_classification.features import COMPRESSIONS, MUSICNN_FEATURES
 from music_classification.net import HEADS, MODELS
 from music_classification.training import FIT_WEIGHTS, RECIPES
 
@@ -254,7 +254,7 @@ def parse_args(argv=None):
                         help='chunks of 1024 samples per window (article: '
                         '160, 10.24 s)')
     parser.add_argument('--compression', default=None,
-                        choices=['log1p', 'sqrt', 'none', 'db', 'musicnn'],
+                        choices=COMPRESSIONS,
                         help='mel compression (article: log1p; db: '
                         'decibels; musicnn: log10(1 + 10000 x))')
     parser.add_argument('--processes', '-p', type=int, default=0,
