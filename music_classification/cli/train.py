@@ -356,7 +356,7 @@ def parse_args(argv=None):
             args.ensemble_snapshots = 1  # the recipe's snapshots need steps
     elif args.fine_tune:
         fail(PROG, '--fine-tune trains on after a --linear-probe: give '
-             'both (and --init-from FOLDER)')
+             'both (and --init-from FOLDER, or --model musicnn)')
     for flag in ('fit_weights', 'fit_shifts'):
         if getattr(args, flag) and args.linear_probe is None and \
                 not args.stats_weight:
