@@ -479,6 +479,6 @@ def plot_results(results):
     ax.set_xlim(0, 1)
     ax.set_xlabel('accuracy on held-out songs (bars: mean; lines: min..max '
                   'over seeds)')
-    ax.legend(loc='lower right')
+    ax.legend(loc='upper left', bbox_to_anchor=(1.0, 1.0))  # off the bars
     fig.tight_layout()
     return fig
