@@ -250,6 +250,14 @@ class _Scoring(object):
                                   ('stats_scale', (size,), 1)):
             self.add_persistent(name, self.xp.full(shape, fill, np.float32))
 
+    def _check_input(self, x):
+        expected = (1,) + self.input_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ParameterError(
+                '{} expects input of shape (batch, {}, {}, {}), got {}'
+                .format(*((type(self).__name__,) + expected
+                          + (tuple(x.shape),))))
+
     def statistics_scores(self, x):
         """The statistics classifier's unnormalised scores
         ``(batch, n_classes)`` (an array)."""
@@ -323,14 +331,6 @@ class _ConvClassifier(_Scoring, chainer.Chain):
         return {'model': self.variant, 'pooling': self.pooling,
                 'batchnorm': self.batchnorm, 'head': self.head,
                 'dropout_ratio': self.dropout_ratio}
-
-    def _check_input(self, x):
-        expected = (1,) + self.input_shape
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ParameterError(
-                '{} expects input of shape (batch, {}, {}, {}), got {}'
-                .format(*((type(self).__name__,) + expected
-                          + (tuple(x.shape),))))
 
     def _front(self, x):
         return x
@@ -641,7 +641,7 @@ class MUSICNN(_Scoring, chainer.Chain):
         """What fc5 reads ``(batch, 1706)``: musicnn's max and mean pooling
         over time (753 channels each, before their batch norm) and its
         penultimate layer (200)."""
-        _ConvClassifier._check_input(self, x)
+        self._check_input(x)
         h = self.bn_in(x)  # (batch, 1, 96, 187)
         front = []
         for name, _, (_, width) in MUSICNN_FRONT:

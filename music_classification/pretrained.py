@@ -253,12 +253,22 @@ def musicnn_arrays(folder=None):
     Raises:
         ModelFileError: the wheel could not be fetched or read.
     """
-    path = fetch_musicnn_wheel(folder)
+    return musicnn_layout(wheel_tensors(fetch_musicnn_wheel(folder)))
+
+
+def wheel_tensors(path):
+    """Every tensor of the ``MSD_musicnn`` checkpoint in the wheel at
+    ``path``, by TensorFlow's names (the tagger's own output layer
+    ``dense_1`` too).
+
+    Raises:
+        ModelFileError: the wheel or its checkpoint cannot be read.
+    """
     try:
         with zipfile.ZipFile(path) as wheel:
             index = wheel.read(MUSICNN_CHECKPOINT + '.index')
             data = wheel.read(MUSICNN_CHECKPOINT + '.data-00000-of-00001')
-        return musicnn_layout(read_checkpoint(index, data))
+        return read_checkpoint(index, data)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise ModelFileError('{}: cannot read musicnn\'s checkpoint ({})'
                              .format(path, e)) from None

@@ -884,8 +884,10 @@ RECIPES = {
     # musicnn, pretrained on the Million Song Dataset, with only its
     # output layer fitted (a linear probe, every artist and song alike);
     # its training settings are for --fine-tune
-    'musicnn': dict(model='musicnn', n_mels=96, length=186,
-                    compression='musicnn', normalize='none',
+    'musicnn': dict(model='musicnn', n_mels=MUSICNN_FEATURES.n_mels,
+                    length=MUSICNN_FEATURES.length,
+                    compression=MUSICNN_FEATURES.compression,
+                    normalize=MUSICNN_FEATURES.normalize,
                     spec_augment=False, lr=1e-4, weight_decay=1e-4,
                     lr_schedule='constant', mixup=0.0, label_smoothing=0.0,
                     same_class_mix=0.0, freq_shift=0, random_eq=0.0,

@@ -126,11 +126,7 @@ def test_musicnn_equals_tensorflows_musicnn(wheel, reference):
                     rtol=1e-4, atol=1e-4)
     assert_allclose(penultimate, reference['penultimate'], rtol=1e-4,
                     atol=1e-4)
-    import zipfile
-    with zipfile.ZipFile(wheel) as z:
-        tensors = pretrained.read_checkpoint(
-            z.read(pretrained.MUSICNN_CHECKPOINT + '.index'),
-            z.read(pretrained.MUSICNN_CHECKPOINT + '.data-00000-of-00001'))
+    tensors = pretrained.wheel_tensors(wheel)
     tags = penultimate @ tensors['dense_1/kernel'] + tensors['dense_1/bias']
     assert_allclose(tags, reference['logits'], rtol=1e-4, atol=1e-4)
 
