@@ -1573,16 +1573,30 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
         weights (numpy.ndarray or None): ``(n,)`` each row's weight in the
             loss (the mean and scale are not weighted).
 
+    A feature whose standard deviation is at most :data:`CONSTANT_SPREAD`
+    of its largest magnitude is constant: what varies is float32 rounding
+    (a network's embedding), which standardised would be blown up to unit
+    size and fitted, and its weight divided by a tiny scale. It keeps scale
+    1 and gets weight 0.
+
     Returns:
         tuple: ``(mean, scale, W, b)``: each feature's mean and standard
-        deviation (1 where it is 0), and the weights ``(n_classes,
-        features)`` and biases ``(n_classes,)`` on ``(X - mean) / scale``.
+        deviation (1 where it is constant), and the weights ``(n_classes,
+        features)`` (0 where it is constant) and biases ``(n_classes,)`` on
+        ``(X - mean) / scale``.
     """
     mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
-    W, b = fit_logistic_regression((X - mean) / scale, t, n_classes, C=C,
-                                   weights=weights)
+    constant = scale <= CONSTANT_SPREAD * np.abs(X).max(axis=0)
+    scale[constant] = 1.0
+    Z = (X - mean) / scale
+    Z[:, constant] = 0.0  # no gradient: their weights stay 0
+    W, b = fit_logistic_regression(Z, t, n_classes, C=C, weights=weights)
     return mean, scale, W, b
+
+
+#: The relative spread under which :func:`fit_standardised_regression`
+#: takes a feature for constant: about 100 float32 roundings (2**-23 each).
+CONSTANT_SPREAD = 1e-5
 
 
 def _rows_phrase(rows, shifts):

@@ -1673,6 +1673,28 @@ def test_fit_standardised_regression_fits_the_standardised_features(C):
     assert_allclose(b, b2)
 
 
+@pytest.mark.parametrize('level', [0.5, -3e-4, 1e3])
+def test_a_feature_constant_but_for_rounding_gets_no_weight(level):
+    # a dead channel of a float32 network: one value give or take a few
+    # roundings, which here even follow the labels. Standardised, they
+    # would be fitted and their weight divided by a scale of ~1e-9.
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 3, size=200)
+    ulp = np.spacing(np.float32(level))
+    X = np.stack([rng.normal(size=200) + t,
+                  np.float32(level) + ulp * (t == 1)], axis=1)
+    mean, scale, W, b = training.fit_standardised_regression(X, t, 3, C=1.0)
+    assert scale[1] == 1.0
+    assert_array_equal(W[:, 1], 0.0)
+    assert np.abs(W[:, 0]).max() > 0.5  # the real feature is fitted
+    assert np.all(np.abs(W / scale) < 10)  # as folded into a layer
+    # a small but real spread is still a feature
+    X[:, 1] = 1.0 + 1e-3 * t
+    _, scale, W, _ = training.fit_standardised_regression(X, t, 3, C=1.0)
+    assert_allclose(scale[1], X[:, 1].std())
+    assert np.abs(W[:, 1]).max() > 0.5
+
+
 @pytest.mark.parametrize('weighted', [False, True])
 @pytest.mark.parametrize('C', [0.1, 1.0])
 @pytest.mark.parametrize('seed', [0, 1])
