@@ -606,6 +606,34 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
     assert os.path.basename(song) in named.stdout
 
 
+@pytest.mark.gpu
+def test_the_musicnn_recipe_fits_the_same_layer_on_the_gpu(demo_data,
+                                                          tmp_path):
+    # musicnn's features made by CuPy, its pooled layers read on the GPU:
+    # the same fitted output layer as on the CPU, and the same scores
+    cupy = pytest.importorskip('cupy')
+    import chainer
+    import numpy as np
+    from numpy.testing import assert_allclose
+    from music_classification.collection import load_trained
+    if not chainer.backends.cuda.available:
+        pytest.skip('chainer.backends.cuda.available is False')
+    models = {}
+    for device in ('-1', '0'):
+        out = tmp_path / device
+        result = run(musicnn_cmd(demo_data, out, '--device', device))
+        assert result.returncode == 0, result.stderr
+        models[device], _, config = load_trained(out)
+    cpu, gpu = models['-1'], models['0']
+    assert_allclose(gpu.fc5.W.array, cpu.fc5.W.array, rtol=1e-2, atol=1e-3)
+    x = np.random.default_rng(0).uniform(
+        0, 3, (4, 1) + config.input_shape).astype(np.float32)
+    expected = cpu.predict(x).array
+    gpu.to_device('@cupy:0')
+    got = cupy.asnumpy(gpu.predict(cupy.asarray(x)).array)
+    assert_allclose(got, expected, atol=1e-3)
+
+
 @pytest.mark.parametrize('flags, named', [
     (['--n-mels', '128'], '--n-mels 128'),
     (['--compression', 'db'], '--compression db'),
@@ -623,3 +651,4 @@ def test_musicnn_keeps_its_own_features_and_network(demo_data, tmp_path,
         'network with its own features (96 mel bands, log10(1 + 10000 x), '
         '2.98 s windows): no {}'.format(named))
     assert not os.path.exists(tmp_path / 'bad')
+
