@@ -652,3 +652,19 @@ def test_musicnn_keeps_its_own_features_and_network(demo_data, tmp_path,
         '2.98 s windows): no {}'.format(named))
     assert not os.path.exists(tmp_path / 'bad')
 
+
+@pytest.mark.parametrize('flags, probe', [
+    ([], '--recipe musicnn (a linear probe)'),
+    (['--linear-probe', '0.5'], '--linear-probe'),
+])
+@pytest.mark.parametrize('refused', [
+    ['--resume'], ['--ensemble-snapshots', '3']])
+def test_the_musicnn_probe_refuses_training_flags(demo_data, tmp_path,
+                                                  flags, probe, refused):
+    # the message names where the probe came from: the recipe or the flag
+    bad = run(musicnn_cmd(demo_data, tmp_path / 'bad', *flags, *refused))
+    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+    assert bad.stderr.strip() == (
+        'music-classification train: {} does not train: no {} (give '
+        '--fine-tune to train after it)'.format(probe, refused[0]))
+    assert not os.path.exists(tmp_path / 'bad')

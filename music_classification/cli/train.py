@@ -299,6 +299,8 @@ def parse_args(argv=None):
         args.batch_per_class is not None
     given = [key for key in MUSICNN_FIXED if getattr(args, key) is not None]
     snapshots_given = args.ensemble_snapshots is not None
+    probe = '--linear-probe' if args.linear_probe is not None else \
+        '--recipe {} (a linear probe)'.format(args.recipe)
     for key, value in recipe.items():
         if batch_given and key in ('batch_per_song', 'batch_per_class',
                                    'other_per_batch'):
@@ -347,12 +349,11 @@ def parse_args(argv=None):
                  '--distributed')
         if not args.fine_tune:  # a probe alone trains nothing
             if args.resume:
-                fail(PROG, '--linear-probe does not train: no --resume '
-                     '(give --fine-tune to train after it)')
+                fail(PROG, '{} does not train: no --resume (give '
+                     '--fine-tune to train after it)'.format(probe))
             if snapshots_given and args.ensemble_snapshots > 1:
-                fail(PROG, '--linear-probe does not train: no '
-                     '--ensemble-snapshots (give --fine-tune to train '
-                     'after it)')
+                fail(PROG, '{} does not train: no --ensemble-snapshots '
+                     '(give --fine-tune to train after it)'.format(probe))
             args.ensemble_snapshots = 1  # the recipe's snapshots need steps
     elif args.fine_tune:
         fail(PROG, '--fine-tune trains on after a --linear-probe: give '
