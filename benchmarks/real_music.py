@@ -87,6 +87,12 @@ def run_and_report(args, music, other, composers, prep_seconds):
         v for v in every if not ablation.needs_trained_network(v)],
                 'study': list(ablation.STUDY)}.get(
                     ' '.join(args.variants), args.variants)
+    unknown = [v for v in variants if v not in ablation.VARIANTS]
+    if unknown:
+        raise SystemExit('--variants {}: no such variant (all, study or '
+                         'names of music_classification.ablation.VARIANTS; '
+                         'the MFCC baseline runs with every study)'.format(
+                             ' '.join(unknown)))
     probes = [v for v in variants if ablation.needs_trained_network(v)]
     if probes and not args.init_from:
         raise SystemExit('--variants {}: a linear probe needs --init-from '
