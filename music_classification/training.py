@@ -1574,10 +1574,12 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
             loss (the mean and scale are not weighted).
 
     A feature whose standard deviation is at most :data:`CONSTANT_SPREAD`
-    of its largest magnitude is constant: what varies is float32 rounding
-    (a network's embedding), which standardised would be blown up to unit
-    size and fitted, and its weight divided by a tiny scale. It keeps scale
-    1 and gets weight 0.
+    of its largest magnitude, or of the median standard deviation of the
+    features that vary, is constant: what varies is float32 rounding (a dead channel
+    of a network's embedding, rounded where its values were larger than
+    they end up), which standardised would be blown up to unit size and
+    fitted, and its weight divided by a tiny scale. It keeps scale 1 and
+    gets weight 0.
 
     Returns:
         tuple: ``(mean, scale, W, b)``: each feature's mean and standard
@@ -1586,7 +1588,10 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
         ``(X - mean) / scale``.
     """
     mean, scale = X.mean(axis=0), X.std(axis=0)
-    constant = scale <= CONSTANT_SPREAD * np.abs(X).max(axis=0)
+    spread = scale[scale > 0]  # a network's dead channels: often most
+    size = np.maximum(np.abs(X).max(axis=0),
+                      np.median(spread) if len(spread) else 0.0)
+    constant = scale <= CONSTANT_SPREAD * size
     scale[constant] = 1.0
     Z = (X - mean) / scale
     Z[:, constant] = 0.0  # no gradient: their weights stay 0

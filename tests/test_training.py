@@ -1673,19 +1673,24 @@ def test_fit_standardised_regression_fits_the_standardised_features(C):
     assert_allclose(b, b2)
 
 
-@pytest.mark.parametrize('level', [0.5, -3e-4, 1e3])
-def test_a_feature_constant_but_for_rounding_gets_no_weight(level):
+@pytest.mark.parametrize('level, step', [
+    (0.5, None), (-3e-4, None), (1e3, None),
+    # rounded at 1.9 before a batch norm scaled it to ~1e-6 (musicnn's
+    # timbral74 channel 193): steps of 1e-4 of its own size
+    (-2.4e-6, 2e-10)])
+def test_a_feature_constant_but_for_rounding_gets_no_weight(level, step):
     # a dead channel of a float32 network: one value give or take a few
     # roundings, which here even follow the labels. Standardised, they
     # would be fitted and their weight divided by a scale of ~1e-9.
     rng = np.random.default_rng(0)
     t = rng.integers(0, 3, size=200)
-    ulp = np.spacing(np.float32(level))
+    step = step or np.spacing(np.float32(level))
     X = np.stack([rng.normal(size=200) + t,
-                  np.float32(level) + ulp * (t == 1)], axis=1)
+                  np.float32(level) + step * (t == 1)], axis=1)
+    X = np.concatenate([X, np.zeros((200, 3))], axis=1)  # dead: exact 0
     mean, scale, W, b = training.fit_standardised_regression(X, t, 3, C=1.0)
-    assert scale[1] == 1.0
-    assert_array_equal(W[:, 1], 0.0)
+    assert_array_equal(scale[1:], 1.0)
+    assert_array_equal(W[:, 1:], 0.0)
     assert np.abs(W[:, 0]).max() > 0.5  # the real feature is fitted
     assert np.all(np.abs(W / scale) < 10)  # as folded into a layer
     # a small but real spread is still a feature
