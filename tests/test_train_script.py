@@ -668,3 +668,8 @@ def test_the_musicnn_probe_refuses_training_flags(demo_data, tmp_path,
         'music-classification train: {} does not train: no {} (give '
         '--fine-tune to train after it)'.format(probe, refused[0]))
     assert not os.path.exists(tmp_path / 'bad')
+    one = run(musicnn_cmd(demo_data, tmp_path / 'bad', *flags,
+                          '--distributed'))
+    assert one.returncode != 0 and one.stderr.strip() == (
+        'music-classification train: {} fits on one process: no '
+        '--distributed'.format(probe))

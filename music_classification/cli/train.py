@@ -345,8 +345,8 @@ def parse_args(argv=None):
             fail(PROG, '--linear-probe C must be above 0, got {}'.format(
                 args.linear_probe))
         if args.distributed:
-            fail(PROG, '--linear-probe fits on one process: no '
-                 '--distributed')
+            fail(PROG, '{} fits on one process: no --distributed'.format(
+                probe))
         if not args.fine_tune:  # a probe alone trains nothing
             if args.resume:
                 fail(PROG, '{} does not train: no --resume (give '
