@@ -76,28 +76,35 @@ def parser(doc, work):
     return p
 
 
+def parse_args(doc, work):
+    """The benchmark's arguments, its ``--variants`` checked before anything
+    is fetched: ``args.variants`` becomes the list of variant names."""
+    p = parser(doc, work)
+    args = p.parse_args()
+    every = list(ablation.VARIANTS)
+    args.variants = {'all': every if args.init_from else [
+        v for v in every if not ablation.needs_trained_network(v)],
+                     'study': list(ablation.STUDY)}.get(
+                         ' '.join(args.variants), args.variants)
+    unknown = [v for v in args.variants if v not in ablation.VARIANTS]
+    if unknown:
+        p.error('--variants {}: no such variant (all, study or names of '
+                'music_classification.ablation.VARIANTS; the MFCC baseline '
+                'runs with every study)'.format(' '.join(unknown)))
+    probes = [v for v in args.variants if ablation.needs_trained_network(v)]
+    if probes and not args.init_from:
+        p.error('--variants {}: a linear probe needs --init-from FOLDER, the '
+                'network to probe'.format(' '.join(probes)))
+    return args
+
+
 def run_and_report(args, music, other, composers, prep_seconds):
     """Run (or resume) the study on ``music``/``other`` and print it.
 
     Args:
         composers (dict): composer -> number of tracks, for the report.
     """
-    every = list(ablation.VARIANTS)
-    variants = {'all': every if args.init_from else [
-        v for v in every if not ablation.needs_trained_network(v)],
-                'study': list(ablation.STUDY)}.get(
-                    ' '.join(args.variants), args.variants)
-    unknown = [v for v in variants if v not in ablation.VARIANTS]
-    if unknown:
-        raise SystemExit('--variants {}: no such variant (all, study or '
-                         'names of music_classification.ablation.VARIANTS; '
-                         'the MFCC baseline runs with every study)'.format(
-                             ' '.join(unknown)))
-    probes = [v for v in variants if ablation.needs_trained_network(v)]
-    if probes and not args.init_from:
-        raise SystemExit('--variants {}: a linear probe needs --init-from '
-                         'FOLDER, the network to probe'.format(
-                             ' '.join(probes)))
+    variants = args.variants
     print('composers: {}'.format(', '.join(
         '{} ({})'.format(c, n) for c, n in composers.items())), flush=True)
     if args.iterations:

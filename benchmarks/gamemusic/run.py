@@ -93,7 +93,7 @@ def select_tracks(tracks, min_seconds=20.0, min_tracks=3):
 
 
 def main():
-    args = real_music.parser(__doc__, os.path.join(HERE, 'work')).parse_args()
+    args = real_music.parse_args(__doc__, os.path.join(HERE, 'work'))
     tracks = select_tracks(fetch(args.work))
     sounds = wesnoth.select_sounds(wesnoth.fetch(os.path.join(
         HERE, '..', 'wesnoth', 'work')))

@@ -75,7 +75,7 @@ def select_sounds(pkg, n=40):
 
 
 def main():
-    args = real_music.parser(__doc__, os.path.join(HERE, 'work')).parse_args()
+    args = real_music.parse_args(__doc__, os.path.join(HERE, 'work'))
     pkg = fetch(args.work)
     tracks = select_tracks(pkg)
     sounds = select_sounds(pkg)
