@@ -1562,8 +1562,21 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
     return len(labels)
 
 
+#: The relative spread under which :func:`fit_standardised_regression`
+#: takes a feature for constant: about 100 float32 roundings (2**-23 each).
+CONSTANT_SPREAD = 1e-5
+
+
 def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
     """Standardise ``X`` and fit :func:`fit_logistic_regression` to it.
+
+    A feature whose standard deviation is at most :data:`CONSTANT_SPREAD`
+    of its largest magnitude, or of the median standard deviation of the
+    features that vary, is constant: what varies is float32 rounding (a
+    dead channel of a network's embedding, rounded where its values were
+    larger than they end up), which standardised would be blown up to
+    unit size and fitted, and its weight divided by a tiny scale. It keeps
+    scale 1 and gets weight 0.
 
     Args:
         X (numpy.ndarray): ``(n, features)`` float64.
@@ -1572,14 +1585,6 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
         C (float): inverse strength of the L2 penalty.
         weights (numpy.ndarray or None): ``(n,)`` each row's weight in the
             loss (the mean and scale are not weighted).
-
-    A feature whose standard deviation is at most :data:`CONSTANT_SPREAD`
-    of its largest magnitude, or of the median standard deviation of the
-    features that vary, is constant: what varies is float32 rounding (a dead channel
-    of a network's embedding, rounded where its values were larger than
-    they end up), which standardised would be blown up to unit size and
-    fitted, and its weight divided by a tiny scale. It keeps scale 1 and
-    gets weight 0.
 
     Returns:
         tuple: ``(mean, scale, W, b)``: each feature's mean and standard
@@ -1597,11 +1602,6 @@ def fit_standardised_regression(X, t, n_classes, *, C=1.0, weights=None):
     Z[:, constant] = 0.0  # no gradient: their weights stay 0
     W, b = fit_logistic_regression(Z, t, n_classes, C=C, weights=weights)
     return mean, scale, W, b
-
-
-#: The relative spread under which :func:`fit_standardised_regression`
-#: takes a feature for constant: about 100 float32 roundings (2**-23 each).
-CONSTANT_SPREAD = 1e-5
 
 
 def _rows_phrase(rows, shifts):
