@@ -560,20 +560,30 @@ class MUSICNN(_Scoring, chainer.Chain):
                                       (1,706) -> n_classes
 
     ``fc5`` replaces the tagger's output layer: :meth:`embed` is what it
-    reads, for a linear probe (``train --recipe musicnn``).
+    reads, for a linear probe (``train --recipe musicnn``). With ``head=
+    'pool_layers'`` it also reads each of the 753 channels' standard
+    deviation over time (2,459 numbers): how much a channel varies within
+    the window, which musicnn's own pooling (its maximum and mean) leaves
+    out. Every layer but fc5 is musicnn's either way.
 
     Args:
         n_classes (int): outputs of fc5.
         input_shape (tuple): ``(96, 187)``, the features' shape.
         dropout_ratio (float): dropout before fc5 while training.
+        head (str): ``'pool'`` (musicnn's pooling and dense layer) or
+            ``'pool_layers'`` (those and each channel's standard deviation
+            over time).
     """
 
     variant = 'musicnn'
-    head = None  # one head, musicnn's (for copy_feature_layers)
 
     def __init__(self, n_classes=7, input_shape=(96, 187),
-                 dropout_ratio=0.5):
+                 dropout_ratio=0.5, head='pool'):
         super(MUSICNN, self).__init__()
+        if head not in POOL_HEADS:
+            raise ParameterError('musicnn\'s head is one of {}, got {!r}'
+                                 .format(', '.join(POOL_HEADS), head))
+        self.head = head
         self.input_shape = tuple(int(s) for s in input_shape)
         if self.input_shape != features.MUSICNN_FEATURES.input_shape:
             raise ParameterError(
@@ -588,6 +598,8 @@ class MUSICNN(_Scoring, chainer.Chain):
         front = sum(out for _, out, _ in MUSICNN_FRONT)
         pooled = 2 * (front + 3 * MUSICNN_MID)  # max and mean: 1,506
         self.embed_size = pooled + MUSICNN_DENSE
+        if head == 'pool_layers':
+            self.embed_size += pooled // 2  # each channel's deviation
         with self.init_scope():
             self.bn_in = L.BatchNormalization(1, eps=1e-3)
             for name, out, ksize in MUSICNN_FRONT:
@@ -608,7 +620,10 @@ class MUSICNN(_Scoring, chainer.Chain):
             self.fc5 = L.Linear(self.embed_size, self.n_classes)
 
     def _spec(self):
-        return {'model': self.variant, 'dropout_ratio': self.dropout_ratio}
+        spec = {'model': self.variant, 'dropout_ratio': self.dropout_ratio}
+        if self.head != 'pool':  # labels.json of a plain one as before
+            spec['head'] = self.head
+        return spec
 
     def load_pretrained(self, arrays):
         """Set every layer but fc5 to musicnn's trained weights.
@@ -640,7 +655,25 @@ class MUSICNN(_Scoring, chainer.Chain):
     def embed(self, x):
         """What fc5 reads ``(batch, 1706)``: musicnn's max and mean pooling
         over time (753 channels each, before their batch norm) and its
-        penultimate layer (200)."""
+        penultimate layer (200); with ``head='pool_layers'`` ``(batch,
+        2459)``, each channel's standard deviation over time (753) last."""
+        h = self.channels(x)  # (batch, 753, 187)
+        top, mean = F.max(h, axis=2), F.mean(h, axis=2)
+        # musicnn's order: each channel's max, then its mean
+        pooled = F.reshape(F.stack([top, mean], axis=2),
+                           (len(h), -1))  # (batch, 1506)
+        dense = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
+        if self.head == 'pool':
+            return F.concat([top, mean, dense])  # (batch, 1706)
+        deviation = h - F.broadcast_to(F.expand_dims(mean, 2), h.shape)
+        std = F.sqrt(F.mean(F.square(deviation), axis=2) + 1e-12)
+        return F.concat([top, mean, dense, std])  # (batch, 2459)
+
+    def channels(self, x):
+        """The front end's and mid end's channels over time ``(batch, 753,
+        187)``, which musicnn pools: the five front-end convolutions' (561,
+        each max-pooled over the bands), then mid1's, mid2's and mid3's (64
+        each)."""
         self._check_input(x)
         h = self.bn_in(x)  # (batch, 1, 96, 187)
         front = []
@@ -657,13 +690,7 @@ class MUSICNN(_Scoring, chainer.Chain):
             g = self['bn_mid{}'.format(i)](F.relu(
                 self['mid{}'.format(i)](layers[-1])))
             layers.append(g if i == 1 else g + layers[-1])
-        h = F.concat(layers)  # (batch, 753, 187)
-        top, mean = F.max(h, axis=2), F.mean(h, axis=2)
-        # musicnn's order: each channel's max, then its mean
-        pooled = F.reshape(F.stack([top, mean], axis=2),
-                           (len(h), -1))  # (batch, 1506)
-        h = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
-        return F.concat([top, mean, h])  # (batch, 1706)
+        return F.concat(layers)  # (batch, 753, 187)
 
 
 class ENSEMBLE(_Scoring, chainer.ChainList):

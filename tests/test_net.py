@@ -818,18 +818,25 @@ def test_an_ensemble_of_members_is_not_started_from_one_network():
         copy_feature_layers(source, target)
 
 
-def test_musicnn_shapes_spec_and_refusals():
+@pytest.mark.parametrize('options, spec, size', [
+    # max and mean over time of 561 front-end and 3 x 64 mid-end
+    # channels, and the 200 units of the penultimate layer
+    ({}, {}, 2 * (561 + 3 * 64) + 200),
+    ({'head': 'pool'}, {}, 1706),
+    # and each channel's standard deviation over time
+    ({'head': 'pool_layers'}, {'head': 'pool_layers'}, 1706 + 753),
+])
+def test_musicnn_shapes_spec_and_refusals(options, spec, size):
     from music_classification.features import MUSICNN_FEATURES
     model = build_model('musicnn', n_classes=4,
-                        input_shape=MUSICNN_FEATURES.input_shape)
-    assert model.spec() == {'model': 'musicnn', 'dropout_ratio': 0.5}
+                        input_shape=MUSICNN_FEATURES.input_shape, **options)
+    assert model.spec() == {'model': 'musicnn', 'dropout_ratio': 0.5,
+                            **spec}
     x = np.random.default_rng(0).random((3, 1, 96, 187), np.float32)
     with chainer.using_config('train', False):
         h = model.embed(x)
         y = model.forward(x)
-    # max and mean over time of 561 front-end and 3 x 64 mid-end
-    # channels, and the 200 units of the penultimate layer
-    assert h.shape == (3, 2 * (561 + 3 * 64) + 200) == (3, 1706)
+    assert h.shape == (3, size)
     assert y.shape == (3, 4)
     assert_allclose(y.array, h.array @ model.fc5.W.array.T
                     + model.fc5.b.array, rtol=1e-5, atol=1e-5)
@@ -841,3 +848,27 @@ def test_musicnn_shapes_spec_and_refusals():
         build_model('musicnn', n_classes=1, input_shape=(96, 187))
     with pytest.raises(ParameterError, match='expects input of shape'):
         model.embed(x[:, :, :64])
+    with pytest.raises(ParameterError, match="musicnn's head is one of "
+                       "pool, pool_layers, got 'flatten'"):
+        build_model('musicnn', n_classes=4, input_shape=(96, 187),
+                    head='flatten')
+
+
+def test_musicnn_pool_layers_adds_each_channels_deviation_over_time():
+    from music_classification import pretrained
+    arrays = pretrained.musicnn_arrays()
+    plain, layers = (build_model('musicnn', n_classes=3,
+                                 input_shape=(96, 187), head=head)
+                     for head in ('pool', 'pool_layers'))
+    plain.load_pretrained(arrays)
+    layers.load_pretrained(arrays)
+    x = np.random.default_rng(1).random((2, 1, 96, 187), np.float32)
+    with chainer.using_config('train', False):
+        h, g = plain.embed(x).array, layers.embed(x).array
+        channels = layers.channels(x).array
+    assert channels.shape == (2, 753, 187)
+    assert_allclose(g[:, :1706], h, rtol=1e-6)
+    assert_allclose(h[:, :753], channels.max(axis=2), rtol=1e-6)
+    assert_allclose(g[:, 1706:], channels.std(axis=2), rtol=1e-4,
+                    atol=1e-5)
+    assert g[:, 1706:].std() > 0.01  # the deviations vary
