@@ -141,11 +141,16 @@ VARIANTS = collections.OrderedDict([
                           '--fit-weights', 'songs', '--fit-shifts', '2',
                           '--head', 'pool_layers', '--fine-tune'])),
     ('musicnn', ('musicnn, pretrained on the Million Song Dataset, with only '
-                 'its output layer fitted (train --recipe musicnn)',
+                 'its output layer fitted, to its pooling and each '
+                 'channel\'s deviation over time (train --recipe musicnn)',
                  ['--recipe', 'musicnn'])),
-    ('musicnn_shifts', ('that probe with its fit also reading every window '
-                        'moved 2 mel bands down and up',
-                        ['--recipe', 'musicnn', '--fit-shifts', '2'])),
+    ('musicnn_pool', ('that probe on musicnn\'s own pooling alone (the '
+                      'recipe before the deviations)',
+                      ['--recipe', 'musicnn', '--head', 'pool'])),
+    ('musicnn_shifts', ('the probe on musicnn\'s own pooling with its fit '
+                        'also reading every window moved 2 mel bands down '
+                        'and up', ['--recipe', 'musicnn', '--head', 'pool',
+                                   '--fit-shifts', '2'])),
 ])
 
 

@@ -882,9 +882,11 @@ RECIPES = {
                      batch_per_song=None, batch_per_class=8,
                      balance_songs=False, other_per_batch=8),
     # musicnn, pretrained on the Million Song Dataset, with only its
-    # output layer fitted (a linear probe, every artist and song alike);
+    # output layer fitted (a linear probe, every artist and song alike) to
+    # its pooling, dense layer and each channel's deviation over time;
     # its training settings are for --fine-tune
-    'musicnn': dict(model='musicnn', n_mels=MUSICNN_FEATURES.n_mels,
+    'musicnn': dict(model='musicnn', head='pool_layers',
+                    n_mels=MUSICNN_FEATURES.n_mels,
                     length=MUSICNN_FEATURES.length,
                     compression=MUSICNN_FEATURES.compression,
                     normalize=MUSICNN_FEATURES.normalize,
@@ -920,7 +922,7 @@ def model_options(args):
         if args.head is not None:
             options['head'] = args.head
     elif args.model == 'musicnn':
-        options = {}
+        options = {'head': args.head} if args.head else {}
     else:
         options = {'init': args.init}
         for key in ('pooling', 'batchnorm', 'head'):

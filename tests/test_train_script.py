@@ -585,7 +585,8 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
     assert sorted(os.listdir(out)) == ['labels.json', 'model.npz']
     with open(out / 'labels.json') as f:
         labels = json.load(f)
-    assert labels['model'] == {'model': 'musicnn', 'dropout_ratio': 0.5}
+    assert labels['model'] == {'model': 'musicnn', 'dropout_ratio': 0.5,
+                               'head': 'pool_layers'}
     assert labels['features'] == MUSICNN_FEATURES.to_dict()
     assert labels['recipe']['recipe'] == 'musicnn'
     assert labels['recipe']['linear_probe'] == 0.1
@@ -595,7 +596,8 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
         for name, value in pretrained.musicnn_arrays().items():
             assert_array_equal(got[name], value)
         assert np.abs(got['fc5/W']).max() > 0.05
-        assert got['fc5/W'].shape == (len(labels['classes']), 1706)
+        # musicnn's pooling and dense layer, each channel's deviation
+        assert got['fc5/W'].shape == (len(labels['classes']), 1706 + 753)
     # loaded from its folder alone
     scored = run([*cli('evaluate'), '-M', str(out)])
     assert scored.returncode == 0, scored.stderr
@@ -638,7 +640,7 @@ def test_the_musicnn_recipe_fits_the_same_layer_on_the_gpu(demo_data,
     (['--n-mels', '128'], '--n-mels 128'),
     (['--compression', 'db'], '--compression db'),
     (['--normalize', 'window'], '--normalize window'),
-    (['--head', 'pool'], '--head pool'),
+    (['--head', 'flatten'], '--head flatten'),
     (['--pad-mode', 'constant'], '--pad-mode constant'),
     (['--members', '2'], '--members 2'),
 ])

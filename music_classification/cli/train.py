@@ -99,7 +99,8 @@ def parse_args(argv=None):
                         '(pool: small), or pool and the mean, standard '
                         'deviation and maximum of every convolution\'s '
                         'channels (pool_layers: mainly for a '
-                        '--linear-probe)')
+                        '--linear-probe; of musicnn, its pooling and each '
+                        'channel\'s standard deviation over time)')
     parser.add_argument('--width', type=int, default=None,
                         help='small_cnn: channels of its first convolution '
                         '(16)')
@@ -379,8 +380,7 @@ MUSICNN_FIXED = {'n_mels': MUSICNN_FEATURES.n_mels,
                  'length': MUSICNN_FEATURES.length,
                  'compression': MUSICNN_FEATURES.compression,
                  'normalize': MUSICNN_FEATURES.normalize,
-                 'pooling': None, 'batchnorm': None, 'head': None,
-                 'width': None}
+                 'pooling': None, 'batchnorm': None, 'width': None}
 
 
 def check_musicnn(args, given):
@@ -393,6 +393,8 @@ def check_musicnn(args, given):
         wrong.append('--pad-mode {}'.format(args.pad_mode))
     if args.members > 1:
         wrong.append('--members {}'.format(args.members))
+    if args.head == 'flatten':
+        wrong.append('--head flatten')
     if wrong:
         fail(PROG, '--model musicnn is one pretrained network with its own '
              'features (96 mel bands, log10(1 + 10000 x), 2.98 s windows): '
