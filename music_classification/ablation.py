@@ -240,8 +240,12 @@ def run_settings(args):
     A cached result of other settings (a recipe changed since, another
     budget or seed) is not reused.
     """
-    return {key: value for key, value in sorted(vars(args).items())
-            if key not in NOT_SETTINGS}
+    settings = {key: value for key, value in sorted(vars(args).items())
+                if key not in NOT_SETTINGS}
+    if settings.get('model') == 'musicnn' and settings.get('head') == 'pool':
+        # musicnn's own head, unset as it was before --head reached musicnn
+        settings['head'] = None
+    return settings
 
 
 def same_settings(cached, settings):

@@ -557,7 +557,9 @@ class MUSICNN(_Scoring, chainer.Chain):
                                       batch norm
         dense                         1,506 -> 200, ReLU, batch norm
         fc5                           max, mean pooling and dense
-                                      (1,706) -> n_classes
+                                      (1,706; pool_layers: and each
+                                      channel's deviation, 2,459)
+                                      -> n_classes
 
     ``fc5`` replaces the tagger's output layer: :meth:`embed` is what it
     reads, for a linear probe (``train --recipe musicnn``). With ``head=

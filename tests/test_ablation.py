@@ -47,6 +47,19 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     assert (out / 'results.md').read_text().count('| sqrt |') == 1
 
 
+@pytest.mark.parametrize('name, head', [
+    ('musicnn', 'pool_layers'),
+    # musicnn's own pooling: recorded unset, as in the results cached
+    # before --head reached musicnn, so that they are reused
+    ('musicnn_pool', None),
+    ('musicnn_shifts', None),
+])
+def test_musicnn_variants_heads(name, head):
+    args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)
+    assert ablation.run_settings(args)['head'] == head
+    assert args.head == head or (head is None and args.head == 'pool')
+
+
 def test_a_study_trains_every_variant_but_the_linear_probes():
     trained = ablation.trainable(ablation.VARIANTS)
     assert [name for name in ablation.VARIANTS if name not in trained] == [

@@ -640,7 +640,6 @@ def test_the_musicnn_recipe_fits_the_same_layer_on_the_gpu(demo_data,
     (['--n-mels', '128'], '--n-mels 128'),
     (['--compression', 'db'], '--compression db'),
     (['--normalize', 'window'], '--normalize window'),
-    (['--head', 'flatten'], '--head flatten'),
     (['--pad-mode', 'constant'], '--pad-mode constant'),
     (['--members', '2'], '--members 2'),
 ])
@@ -652,6 +651,15 @@ def test_musicnn_keeps_its_own_features_and_network(demo_data, tmp_path,
         'music-classification train: --model musicnn is one pretrained '
         'network with its own features (96 mel bands, log10(1 + 10000 x), '
         '2.98 s windows): no {}'.format(named))
+    assert not os.path.exists(tmp_path / 'bad')
+
+
+def test_musicnn_takes_its_own_pooling_heads(demo_data, tmp_path):
+    bad = run(musicnn_cmd(demo_data, tmp_path / 'bad', '--head', 'flatten'))
+    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+    assert bad.stderr.strip() == (
+        'music-classification train: --head flatten is music_net\'s and '
+        'wave\'s; musicnn takes pool (its own pooling) or pool_layers')
     assert not os.path.exists(tmp_path / 'bad')
 
 

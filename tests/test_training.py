@@ -900,6 +900,13 @@ def test_feature_config_of_the_flags(flags, expected):
     (('--recipe', 'musicnn'), {'head': 'pool_layers'}),
     (('--recipe', 'musicnn', '--head', 'pool'), {'head': 'pool'}),
     (('--model', 'musicnn'), {}),
+    (('--model', 'musicnn', '--head', 'pool_layers'),
+     {'head': 'pool_layers'}),
+    # the recipe's head is musicnn's, not another network's
+    (('--recipe', 'musicnn', '--model', 'small_cnn', '--init-from', 'run'),
+     {}),
+    (('--recipe', 'musicnn', '--model', 'music_net', '--init-from', 'run'),
+     {'init': 'v1.9'}),
     (('--recipe', 'musicnn', '--stats-weight', '0.3', '--dropout', '0'),
      {'head': 'pool_layers', 'stats_weight': 0.3, 'dropout_ratio': 0.0}),
     (('--recipe', 'improved', '--width', '8'), {'width': 8,

@@ -306,6 +306,8 @@ def parse_args(argv=None):
         if batch_given and key in ('batch_per_song', 'batch_per_class',
                                    'other_per_batch'):
             continue  # a batch flag replaces the recipe's composition
+        if key == 'head' and args.model != recipe['model']:
+            continue  # the recipe's head is its network's, not --model's
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.members > 1 and not snapshots_given:
@@ -393,12 +395,13 @@ def check_musicnn(args, given):
         wrong.append('--pad-mode {}'.format(args.pad_mode))
     if args.members > 1:
         wrong.append('--members {}'.format(args.members))
-    if args.head == 'flatten':
-        wrong.append('--head flatten')
     if wrong:
         fail(PROG, '--model musicnn is one pretrained network with its own '
              'features (96 mel bands, log10(1 + 10000 x), 2.98 s windows): '
              'no {}'.format(', '.join(wrong)))
+    if args.head == 'flatten':
+        fail(PROG, '--head flatten is music_net\'s and wave\'s; musicnn '
+             'takes pool (its own pooling) or pool_layers')
     for key, value in MUSICNN_FIXED.items():
         setattr(args, key, value)
 
