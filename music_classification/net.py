@@ -376,9 +376,13 @@ def _channel_statistics(h):
     # (batch, C, F, T) -> (batch, 3 * C): mean, std and max over F and T
     h = F.reshape(h, h.shape[:2] + (-1,))
     mean = F.mean(h, axis=2)
+    return F.concat([mean, _deviation(h, mean), F.max(h, axis=2)])
+
+
+def _deviation(h, mean):
+    # (batch, C, N) and its mean over N (batch, C) -> std over N (batch, C)
     deviation = h - F.broadcast_to(F.expand_dims(mean, 2), h.shape)
-    std = F.sqrt(F.mean(F.square(deviation), axis=2) + 1e-12)
-    return F.concat([mean, std, F.max(h, axis=2)])
+    return F.sqrt(F.mean(F.square(deviation), axis=2) + 1e-12)
 
 
 class MUSIC_NET(_ConvClassifier):
@@ -667,9 +671,8 @@ class MUSICNN(_Scoring, chainer.Chain):
         dense = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
         if self.head == 'pool':
             return F.concat([top, mean, dense])  # (batch, 1706)
-        deviation = h - F.broadcast_to(F.expand_dims(mean, 2), h.shape)
-        std = F.sqrt(F.mean(F.square(deviation), axis=2) + 1e-12)
-        return F.concat([top, mean, dense, std])  # (batch, 2459)
+        return F.concat([top, mean, dense,
+                         _deviation(h, mean)])  # (batch, 2459)
 
     def channels(self, x):
         """The front end's and mid end's channels over time ``(batch, 753,
