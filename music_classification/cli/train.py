@@ -321,9 +321,11 @@ def parse_args(argv=None):
              '--time-stretch, --random-eq, --stats-weight and --fit-shifts '
              'need mel features (give --freq-shift 0 --time-stretch 0 '
              '--stats-weight 0 with --recipe improved)')
-    if args.model == 'small_cnn' and args.head == 'flatten':
-        fail(PROG, '--head flatten is music_net\'s and wave\'s; small_cnn '
-             'takes pool or pool_layers')
+    if args.model in ('small_cnn', 'musicnn') and args.head == 'flatten':
+        fail(PROG, '--head flatten is music_net\'s and wave\'s; {} takes '
+             'pool{} or pool_layers'.format(args.model, ' (its own pooling)'
+                                            if args.model == 'musicnn'
+                                            else ''))
     for flag in ('freq_shift', 'fit_shifts'):
         if (getattr(args, flag) or 0) >= args.n_mels:
             fail(PROG, '--{} must be less than --n-mels ({}), got {}'.format(
@@ -399,9 +401,6 @@ def check_musicnn(args, given):
         fail(PROG, '--model musicnn is one pretrained network with its own '
              'features (96 mel bands, log10(1 + 10000 x), 2.98 s windows): '
              'no {}'.format(', '.join(wrong)))
-    if args.head == 'flatten':
-        fail(PROG, '--head flatten is music_net\'s and wave\'s; musicnn '
-             'takes pool (its own pooling) or pool_layers')
     for key, value in MUSICNN_FIXED.items():
         setattr(args, key, value)
 
