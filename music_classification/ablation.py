@@ -151,6 +151,9 @@ VARIANTS = collections.OrderedDict([
                         'also reading every window moved 2 mel bands down '
                         'and up', ['--recipe', 'musicnn', '--head', 'pool',
                                    '--fit-shifts', '2'])),
+    ('musicnn_fine_tune', ('that probe, then every layer of musicnn '
+                           'trained on from it (--fine-tune, Adam 1e-4)',
+                           ['--recipe', 'musicnn', '--fine-tune'])),
 ])
 
 
