@@ -144,6 +144,10 @@ VARIANTS = collections.OrderedDict([
                  'its output layer fitted, to its pooling and each '
                  'channel\'s deviation over time (train --recipe musicnn)',
                  ['--recipe', 'musicnn'])),
+    ('musicnn_sqrt', ('that probe on the signed square roots of those '
+                      'numbers, C = 0.03',
+                      ['--recipe', 'musicnn', '--signed-sqrt',
+                       '--linear-probe', '0.03'])),
     ('musicnn_pool', ('that probe on musicnn\'s own pooling alone (the '
                       'recipe before the deviations)',
                       ['--recipe', 'musicnn', '--head', 'pool'])),
@@ -160,7 +164,7 @@ VARIANTS = collections.OrderedDict([
 def needs_trained_network(name):
     """Whether variant ``name`` only fits a trained network's output layer
     (``--linear-probe``), so that it needs ``--init-from``."""
-    return '--linear-probe' in VARIANTS[name][1]
+    return '--linear-probe' in VARIANTS[name][1] and not probes_musicnn(name)
 
 
 def probes_musicnn(name):
@@ -248,6 +252,8 @@ def run_settings(args):
     if settings.get('model') == 'musicnn' and settings.get('head') == 'pool':
         # musicnn's own head, unset as it was before --head reached musicnn
         settings['head'] = None
+    if not settings.get('signed_sqrt'):
+        settings['signed_sqrt'] = None  # off, as before the flag
     return settings
 
 

@@ -385,6 +385,12 @@ def _deviation(h, mean):
     return F.sqrt(F.mean(F.square(deviation), axis=2) + 1e-12)
 
 
+def _signed_sqrt(h):
+    # sign(h) sqrt(|h|), its gradient finite at 0
+    sign = h.xp.sign(h.array)
+    return sign * F.sqrt(F.absolute(h) + 1e-12)
+
+
 class MUSIC_NET(_ConvClassifier):
     """The original network, with the class count and input shape as options.
 
@@ -570,7 +576,11 @@ class MUSICNN(_Scoring, chainer.Chain):
     'pool_layers'`` it also reads each of the 753 channels' standard
     deviation over time (2,459 numbers): how much a channel varies within
     the window, which musicnn's own pooling (its maximum and mean) leaves
-    out. Every layer but fc5 is musicnn's either way.
+    out. Every layer but fc5 is musicnn's either way. With
+    ``signed_sqrt=True`` fc5 reads each of those numbers' signed square
+    root, ``sign(h) sqrt(|h|)``, instead: the power normalisation of pooled
+    features (Perronnin et al., 2010), which shrinks the few large values
+    that a linear output layer fitted on a handful of songs leans on.
 
     Args:
         n_classes (int): outputs of fc5.
@@ -579,17 +589,20 @@ class MUSICNN(_Scoring, chainer.Chain):
         head (str): ``'pool'`` (musicnn's pooling and dense layer) or
             ``'pool_layers'`` (those and each channel's standard deviation
             over time).
+        signed_sqrt (bool): fc5 reads the signed square root of
+            :meth:`embed`'s numbers.
     """
 
     variant = 'musicnn'
 
     def __init__(self, n_classes=7, input_shape=(96, 187),
-                 dropout_ratio=0.5, head='pool'):
+                 dropout_ratio=0.5, head='pool', signed_sqrt=False):
         super(MUSICNN, self).__init__()
         if head not in POOL_HEADS:
             raise ParameterError('musicnn\'s head is one of {}, got {!r}'
                                  .format(', '.join(POOL_HEADS), head))
         self.head = head
+        self.signed_sqrt = bool(signed_sqrt)
         self.input_shape = tuple(int(s) for s in input_shape)
         if self.input_shape != features.MUSICNN_FEATURES.input_shape:
             raise ParameterError(
@@ -629,6 +642,8 @@ class MUSICNN(_Scoring, chainer.Chain):
         spec = {'model': self.variant, 'dropout_ratio': self.dropout_ratio}
         if self.head != 'pool':  # labels.json of a plain one as before
             spec['head'] = self.head
+        if self.signed_sqrt:
+            spec['signed_sqrt'] = True
         return spec
 
     def load_pretrained(self, arrays):
@@ -662,7 +677,8 @@ class MUSICNN(_Scoring, chainer.Chain):
         """What fc5 reads ``(batch, 1706)``: musicnn's max and mean pooling
         over time (753 channels each, before their batch norm) and its
         penultimate layer (200); with ``head='pool_layers'`` ``(batch,
-        2459)``, each channel's standard deviation over time (753) last."""
+        2459)``, each channel's standard deviation over time (753) last;
+        with ``signed_sqrt``, the signed square root of each."""
         h = self.channels(x)  # (batch, 753, 187)
         top, mean = F.max(h, axis=2), F.mean(h, axis=2)
         # musicnn's order: each channel's max, then its mean
@@ -670,9 +686,11 @@ class MUSICNN(_Scoring, chainer.Chain):
                            (len(h), -1))  # (batch, 1506)
         dense = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
         if self.head == 'pool':
-            return F.concat([top, mean, dense])  # (batch, 1706)
-        return F.concat([top, mean, dense,
-                         _deviation(h, mean)])  # (batch, 2459)
+            h = F.concat([top, mean, dense])  # (batch, 1706)
+        else:
+            h = F.concat([top, mean, dense,
+                          _deviation(h, mean)])  # (batch, 2459)
+        return _signed_sqrt(h) if self.signed_sqrt else h
 
     def channels(self, x):
         """The front end's and mid end's channels over time ``(batch, 753,

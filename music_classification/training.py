@@ -923,6 +923,8 @@ def model_options(args):
             options['head'] = args.head
     elif args.model == 'musicnn':
         options = {'head': args.head} if args.head else {}
+        if args.signed_sqrt:
+            options['signed_sqrt'] = True
     else:
         options = {'init': args.init}
         for key in ('pooling', 'batchnorm', 'head'):

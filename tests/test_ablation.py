@@ -47,17 +47,25 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     assert (out / 'results.md').read_text().count('| sqrt |') == 1
 
 
-@pytest.mark.parametrize('name, head', [
-    ('musicnn', 'pool_layers'),
+@pytest.mark.parametrize('name, head, rooted, C', [
+    # the square roots off: recorded unset as in the results cached
+    # before --signed-sqrt, so that they are reused
+    ('musicnn', 'pool_layers', None, 0.1),
+    ('musicnn_sqrt', 'pool_layers', True, 0.03),
     # musicnn's own pooling: recorded unset, as in the results cached
     # before --head reached musicnn, so that they are reused
-    ('musicnn_pool', None),
-    ('musicnn_shifts', None),
+    ('musicnn_pool', None, None, 0.1),
+    ('musicnn_shifts', None, None, 0.1),
+    ('musicnn_fine_tune', 'pool_layers', None, 0.1),
 ])
-def test_musicnn_variants_heads(name, head):
+def test_musicnn_variants_heads(name, head, rooted, C):
     args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)
-    assert ablation.run_settings(args)['head'] == head
+    settings = ablation.run_settings(args)
+    assert settings['head'] == head
     assert args.head == head or (head is None and args.head == 'pool')
+    assert settings['signed_sqrt'] == rooted
+    assert settings['linear_probe'] == C
+    assert not ablation.needs_trained_network(name)
 
 
 def test_a_study_trains_every_variant_but_the_linear_probes():
@@ -65,7 +73,8 @@ def test_a_study_trains_every_variant_but_the_linear_probes():
     assert [name for name in ablation.VARIANTS if name not in trained] == [
         'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
         'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune',
-        'musicnn', 'musicnn_pool', 'musicnn_shifts', 'musicnn_fine_tune']
+        'musicnn', 'musicnn_sqrt', 'musicnn_pool', 'musicnn_shifts',
+        'musicnn_fine_tune']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
     assert not ablation.needs_trained_network('improved')

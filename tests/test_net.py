@@ -825,6 +825,9 @@ def test_an_ensemble_of_members_is_not_started_from_one_network():
     ({'head': 'pool'}, {}, 1706),
     # and each channel's standard deviation over time
     ({'head': 'pool_layers'}, {'head': 'pool_layers'}, 1706 + 753),
+    # their signed square roots
+    ({'head': 'pool_layers', 'signed_sqrt': True},
+     {'head': 'pool_layers', 'signed_sqrt': True}, 1706 + 753),
 ])
 def test_musicnn_shapes_spec_and_refusals(options, spec, size):
     from music_classification.features import MUSICNN_FEATURES
@@ -842,6 +845,7 @@ def test_musicnn_shapes_spec_and_refusals(options, spec, size):
                     + model.fc5.b.array, rtol=1e-5, atol=1e-5)
     rebuilt = build_model(n_classes=4, input_shape=(96, 187), **model.spec())
     assert type(rebuilt) is type(model)
+    assert rebuilt.signed_sqrt == model.signed_sqrt
     with pytest.raises(ParameterError, match='musicnn takes 96 x 187'):
         build_model('musicnn', n_classes=4, input_shape=(128, 97))
     with pytest.raises(ParameterError, match='n_classes must be at least 2'):
@@ -872,3 +876,28 @@ def test_musicnn_pool_layers_adds_each_channels_deviation_over_time():
     assert_allclose(g[:, 1706:], channels.std(axis=2), rtol=1e-4,
                     atol=1e-5)
     assert g[:, 1706:].std() > 0.01  # the deviations vary
+
+
+@pytest.mark.parametrize('head', ['pool', 'pool_layers'])
+def test_musicnn_signed_sqrt_reads_the_square_roots_of_its_features(head):
+    from music_classification import pretrained
+    arrays = pretrained.musicnn_arrays()
+    plain, rooted = (build_model('musicnn', n_classes=3,
+                                 input_shape=(96, 187), head=head,
+                                 signed_sqrt=signed)
+                     for signed in (False, True))
+    plain.load_pretrained(arrays)
+    rooted.load_pretrained(arrays)
+    x = np.random.default_rng(2).random((2, 1, 96, 187), np.float32)
+    with chainer.using_config('train', False):
+        h, g = plain.embed(x).array, rooted.embed(x).array
+    assert (h < 0).any() and (h > 0).any()  # both signs to keep
+    assert_allclose(g, np.sign(h) * np.sqrt(np.abs(h)), rtol=1e-5,
+                    atol=1e-5)
+    # its gradient stays finite where a feature is 0
+    z = chainer.Variable(np.array([[0.0, 4.0, -9.0]], np.float32))
+    from music_classification.net import _signed_sqrt
+    y = _signed_sqrt(z)
+    assert_allclose(y.array, [[0.0, 2.0, -3.0]], atol=1e-5)
+    F.sum(y).backward()
+    assert np.isfinite(z.grad).all()

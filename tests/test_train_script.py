@@ -654,6 +654,20 @@ def test_musicnn_keeps_its_own_features_and_network(demo_data, tmp_path,
     assert not os.path.exists(tmp_path / 'bad')
 
 
+@pytest.mark.parametrize('flags', [
+    ('--model', 'small_cnn', '--signed-sqrt'),
+    ('--recipe', 'improved', '--signed-sqrt'),
+])
+def test_signed_sqrt_is_musicnns(demo_data, tmp_path, flags):
+    bad = run([*cli('train'), '--music', demo_data.music_dir, '--other',
+               demo_data.other_dir, '--out', str(tmp_path / 'bad'), *flags])
+    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+    assert bad.stderr.strip() == (
+        'music-classification train: --signed-sqrt is musicnn\'s (--model '
+        'musicnn or --recipe musicnn)')
+    assert not os.path.exists(tmp_path / 'bad')
+
+
 def test_musicnn_takes_its_own_pooling_heads(demo_data, tmp_path):
     bad = run(musicnn_cmd(demo_data, tmp_path / 'bad', '--head', 'flatten'))
     assert bad.returncode != 0 and 'Traceback' not in bad.stderr

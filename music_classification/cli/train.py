@@ -101,6 +101,10 @@ def parse_args(argv=None):
                         'channels (pool_layers: mainly for a '
                         '--linear-probe; of musicnn, its pooling and each '
                         'channel\'s standard deviation over time)')
+    parser.add_argument('--signed-sqrt',
+                        action=argparse.BooleanOptionalAction, default=None,
+                        help='musicnn: its output layer reads the signed '
+                        'square root of each of its features')
     parser.add_argument('--width', type=int, default=None,
                         help='small_cnn: channels of its first convolution '
                         '(16)')
@@ -321,6 +325,9 @@ def parse_args(argv=None):
              '--time-stretch, --random-eq, --stats-weight and --fit-shifts '
              'need mel features (give --freq-shift 0 --time-stretch 0 '
              '--stats-weight 0 with --recipe improved)')
+    if args.signed_sqrt and args.model != 'musicnn':
+        fail(PROG, '--signed-sqrt is musicnn\'s (--model musicnn or '
+             '--recipe musicnn)')
     if args.model in ('small_cnn', 'musicnn') and args.head == 'flatten':
         fail(PROG, '--head flatten is music_net\'s and wave\'s; {} takes '
              'pool{} or pool_layers'.format(args.model, ' (its own pooling)'
