@@ -144,10 +144,6 @@ VARIANTS = collections.OrderedDict([
                  'its output layer fitted, to its pooling and each '
                  'channel\'s deviation over time (train --recipe musicnn)',
                  ['--recipe', 'musicnn'])),
-    ('musicnn_sqrt', ('that probe on the signed square roots of those '
-                      'numbers, C = 0.03',
-                      ['--recipe', 'musicnn', '--signed-sqrt',
-                       '--linear-probe', '0.03'])),
     ('musicnn_pool', ('that probe on musicnn\'s own pooling alone (the '
                       'recipe before the deviations)',
                       ['--recipe', 'musicnn', '--head', 'pool'])),
@@ -155,9 +151,14 @@ VARIANTS = collections.OrderedDict([
                         'also reading every window moved 2 mel bands down '
                         'and up', ['--recipe', 'musicnn', '--head', 'pool',
                                    '--fit-shifts', '2'])),
-    ('musicnn_fine_tune', ('that probe, then every layer of musicnn '
-                           'trained on from it (--fine-tune, Adam 1e-4)',
+    ('musicnn_fine_tune', ('the probe of train --recipe musicnn, then '
+                           'every layer of musicnn trained on from it '
+                           '(--fine-tune, Adam 1e-4)',
                            ['--recipe', 'musicnn', '--fine-tune'])),
+    ('musicnn_sqrt', ('the probe of train --recipe musicnn on the signed '
+                      'square roots of its numbers, C = 0.03',
+                      ['--recipe', 'musicnn', '--signed-sqrt',
+                       '--linear-probe', '0.03'])),
 ])
 
 
@@ -176,8 +177,9 @@ def probes_musicnn(name):
 
 
 def trainable(names):
-    """``names`` but the linear probes, which take no training step: those
-    of :func:`needs_trained_network` and of :func:`probes_musicnn`."""
+    """``names`` but the linear probes (and their fine-tuning), which need
+    a trained network or musicnn's weights: those of
+    :func:`needs_trained_network` and of :func:`probes_musicnn`."""
     return [name for name in names if not needs_trained_network(name)
             and not probes_musicnn(name)]
 

@@ -388,7 +388,7 @@ def _deviation(h, mean):
 def _signed_sqrt(h):
     # sign(h) sqrt(|h|), its gradient finite at 0
     sign = h.xp.sign(h.array)
-    return sign * F.sqrt(F.absolute(h) + 1e-12)
+    return F.sqrt(F.absolute(h) + 1e-12) * sign
 
 
 class MUSIC_NET(_ConvClassifier):
@@ -850,6 +850,9 @@ def copy_feature_layers(source, target):
     had, has = source._spec(), target._spec()
     if source.head in POOL_HEADS and target.head in POOL_HEADS:
         had['head'] = has['head'] = target.head
+    # only fc5, which is not copied, reads musicnn's square roots
+    had.pop('signed_sqrt', None)
+    has.pop('signed_sqrt', None)
     options = ['{} {} where this one has {}'.format(key, had.get(key),
                                                     has.get(key))
                for key in sorted(set(had) | set(has))

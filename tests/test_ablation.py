@@ -68,13 +68,27 @@ def test_musicnn_variants_heads(name, head, rooted, C):
     assert not ablation.needs_trained_network(name)
 
 
+def test_signed_sqrt_off_is_recorded_as_before_the_flag():
+    # a run cached before --signed-sqrt has no such setting: reused
+    args = ablation.variant_args('musicnn', 'music', 'other', 'out', seed=0,
+                                 extra=['--no-signed-sqrt'])
+    assert args.signed_sqrt is False
+    settings = ablation.run_settings(args)
+    cached = {key: value for key, value in settings.items()
+              if key != 'signed_sqrt'}
+    assert ablation.same_settings(cached, settings)
+    rooted = ablation.run_settings(ablation.variant_args(
+        'musicnn_sqrt', 'music', 'other', 'out', seed=0))
+    assert not ablation.same_settings(cached, rooted)
+
+
 def test_a_study_trains_every_variant_but_the_linear_probes():
     trained = ablation.trainable(ablation.VARIANTS)
     assert [name for name in ablation.VARIANTS if name not in trained] == [
         'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
         'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune',
-        'musicnn', 'musicnn_sqrt', 'musicnn_pool', 'musicnn_shifts',
-        'musicnn_fine_tune']
+        'musicnn', 'musicnn_pool', 'musicnn_shifts', 'musicnn_fine_tune',
+        'musicnn_sqrt']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
     assert not ablation.needs_trained_network('improved')

@@ -571,12 +571,18 @@ def musicnn_cmd(demo_data, out, *extra):
             str(out), '--recipe', 'musicnn', '--no-progress', *extra]
 
 
+@pytest.mark.parametrize('extra, spec', [
+    ((), {}),
+    # the signed square roots: recorded, and read back from the folder
+    (('--signed-sqrt',), {'signed_sqrt': True}),
+])
 def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
-                                                           tmp_path):
-    from music_classification import pretrained
+                                                           tmp_path, extra,
+                                                           spec):
+    from music_classification import collection, pretrained
     from music_classification.features import MUSICNN_FEATURES
     out = tmp_path / 'musicnn'
-    result = run(musicnn_cmd(demo_data, out))
+    result = run(musicnn_cmd(demo_data, out, *extra))
     assert result.returncode == 0, result.stderr
     assert 'started from musicnn, trained on the Million Song Dataset (62 ' \
         'arrays, all but the output layer)' in result.stdout
@@ -586,7 +592,8 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
     with open(out / 'labels.json') as f:
         labels = json.load(f)
     assert labels['model'] == {'model': 'musicnn', 'dropout_ratio': 0.5,
-                               'head': 'pool_layers'}
+                               'head': 'pool_layers', **spec}
+    assert collection.load_trained(str(out))[0].signed_sqrt == bool(spec)
     assert labels['features'] == MUSICNN_FEATURES.to_dict()
     assert labels['recipe']['recipe'] == 'musicnn'
     assert labels['recipe']['linear_probe'] == 0.1
@@ -657,6 +664,7 @@ def test_musicnn_keeps_its_own_features_and_network(demo_data, tmp_path,
 @pytest.mark.parametrize('flags', [
     ('--model', 'small_cnn', '--signed-sqrt'),
     ('--recipe', 'improved', '--signed-sqrt'),
+    ('--recipe', 'musicnn', '--model', 'small_cnn', '--signed-sqrt'),
 ])
 def test_signed_sqrt_is_musicnns(demo_data, tmp_path, flags):
     bad = run([*cli('train'), '--music', demo_data.music_dir, '--other',
