@@ -901,3 +901,17 @@ def test_musicnn_signed_sqrt_reads_the_square_roots_of_its_features(head):
     assert_allclose(y.array, [[0.0, 2.0, -3.0]], atol=1e-5)
     F.sum(y).backward()
     assert np.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize('source, target', [
+    ({'signed_sqrt': True}, {}),
+    ({}, {'signed_sqrt': True, 'head': 'pool_layers'}),
+])
+def test_musicnn_starts_from_another_whatever_its_square_roots(source,
+                                                               target):
+    # only fc5, which is not copied, reads the square roots
+    from music_classification.net import copy_feature_layers
+    a = build_model('musicnn', n_classes=4, input_shape=(96, 187), **source)
+    b = build_model('musicnn', n_classes=3, input_shape=(96, 187), **target)
+    assert copy_feature_layers(a, b) > 0
+    assert_array_equal(b.timbral74.W.array, a.timbral74.W.array)
