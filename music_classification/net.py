@@ -685,12 +685,11 @@ class MUSICNN(_Scoring, chainer.Chain):
         pooled = F.reshape(F.stack([top, mean], axis=2),
                            (len(h), -1))  # (batch, 1506)
         dense = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
-        if self.head == 'pool':
-            h = F.concat([top, mean, dense])  # (batch, 1706)
-        else:
-            h = F.concat([top, mean, dense,
-                          _deviation(h, mean)])  # (batch, 2459)
-        return _signed_sqrt(h) if self.signed_sqrt else h
+        parts = [top, mean, dense]  # (batch, 1706) together
+        if self.head == 'pool_layers':
+            parts.append(_deviation(h, mean))  # (batch, 2459) together
+        e = F.concat(parts)
+        return _signed_sqrt(e) if self.signed_sqrt else e
 
     def channels(self, x):
         """The front end's and mid end's channels over time ``(batch, 753,
