@@ -159,6 +159,10 @@ VARIANTS = collections.OrderedDict([
                       'square roots of its numbers, C = 0.03',
                       ['--recipe', 'musicnn', '--signed-sqrt',
                        '--linear-probe', '0.03'])),
+    ('musicnn_noise', ('the probe of train --recipe musicnn, its fit also '
+                       'reading every window with room noise 0 to 20 dB '
+                       'below its song (--fit-noise)',
+                       ['--recipe', 'musicnn', '--fit-noise'])),
 ])
 
 
@@ -254,8 +258,9 @@ def run_settings(args):
     if settings.get('model') == 'musicnn' and settings.get('head') == 'pool':
         # musicnn's own head, unset as it was before --head reached musicnn
         settings['head'] = None
-    if not settings.get('signed_sqrt'):
-        settings['signed_sqrt'] = None  # off, as before the flag
+    for flag in ('signed_sqrt', 'fit_noise'):
+        if not settings.get(flag):
+            settings[flag] = None  # off, as before the flag
     return settings
 
 

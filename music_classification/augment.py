@@ -41,6 +41,37 @@ def add_noise(y, noise, *, rng, scale=None, low=NOISE_SCALE[0],
     return (y + segment * np.float32(scale)).astype(np.float32, copy=False)
 
 
+def add_noise_at_snr(y, noise, *, rng, snr_db, level=None):
+    """``y`` plus ``noise`` at a signal-to-noise ratio of ``snr_db``.
+
+    A stretch of ``noise`` from a random start (repeated end to end if
+    shorter than ``y``) is scaled to an RMS of ``level * 10**(-snr_db /
+    20)`` and added; the sum is clipped to [-1, 1], as a recording would
+    be. As a room's noise does not follow the music, ``level`` is the RMS
+    of the whole song a window comes from, not of the window.
+
+    Args:
+        y (numpy.ndarray): ``(n_samples,)`` waveform.
+        noise (numpy.ndarray): ``(n_noise,)`` noise, not silent.
+        rng (numpy.random.Generator): source of the start.
+        snr_db (float): signal-to-noise ratio in dB.
+        level (float or None): the signal's RMS; None: ``y``'s own.
+
+    Returns:
+        numpy.ndarray: a new float32 array of ``y``'s shape.
+    """
+    if level is None:
+        level = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    if len(noise) < len(y):
+        noise = np.resize(noise, len(y))  # repeats the noise end to end
+    start = rng.integers(0, len(noise) - len(y) + 1)
+    segment = noise[start:start + len(y)].astype(np.float64)
+    rms = np.sqrt(np.mean(segment ** 2))
+    if rms > 0:
+        segment *= level * 10.0 ** (-snr_db / 20.0) / rms
+    return np.clip(y + segment, -1.0, 1.0).astype(np.float32)
+
+
 def change_volume(y, *, rng, volume=None, low=SONG_VOLUME[0],
                   high=SONG_VOLUME[1]):
     """``y * volume`` with ``volume`` drawn from U(low, high) if not given."""

@@ -48,7 +48,7 @@ import chainer.functions as F
 from chainer.training import extensions
 import numpy as np
 
-from music_classification import collection, pretrained
+from music_classification import audio, collection, pretrained
 from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
@@ -1250,9 +1250,14 @@ def run_training(args):  # pragma: no mutate block
     how = [phrase for phrase, wanted in (
         ('every artist and song weighed alike',
          settings['fit_weights'] == 'songs'),
-        ('also {} mel bands down and up'.format(bands), bands)) if wanted]
+        ('also {} mel bands down and up'.format(bands), bands),
+        ('each window also with noise {:g} to {:g} dB below its song'
+         .format(*FIT_NOISE_SNR), settings['fit_noise'])) if wanted]
     fitted = dict(fit_weights=settings['fit_weights'],
                   shifts=fit_shifts(bands))
+    if settings['fit_noise']:
+        fitted.update(noise=audio.load_noise(args.noise, sr=config.sr),
+                      rng=np.random.default_rng([args.seed, 3]))
     iterations = 0
     if args.linear_probe is not None and not loads_snapshot(args):
         print('fitting the output layer on the training songs ({})...'
@@ -1324,25 +1329,43 @@ def train_network(args, model, split, classes, val, config, device, comm,
     return model, trainer.updater.iteration
 
 
-def statistics_windows(classes, window):
+def statistics_windows(classes, window, *, noise=None, rng=None,
+                       snr_db=None):
     """The clean windows a statistics classifier is fitted on.
 
     Every song's windows every half window (a song shorter than a window
     zero-padded to one), every "Other" sound cut or zero-padded to one
-    window.
+    window. With ``noise``, each window is followed by a noisy copy
+    (:func:`~music_classification.augment.add_noise_at_snr`): ``noise`` at
+    a signal-to-noise ratio drawn from U(``snr_db``) over the RMS of the
+    window's whole song (of an "Other" sound, the sound's own).
 
     Args:
         classes (list): for each label, its datasets (``READ_DATASET`` or
             ``READ_DATASET2``).
         window (int): samples per window.
+        noise (numpy.ndarray or None): ``(n_noise,)`` noise for the copies.
+        rng (numpy.random.Generator): the copies' draws (with ``noise``).
+        snr_db (tuple): the copies' range of signal-to-noise ratios in dB
+            (default :data:`FIT_NOISE_SNR`).
 
     Yields:
         tuple: ``(wave, label, song)``, ``wave`` ``(window,)`` float32,
         ``song`` the index of its dataset in ``classes`` (a song; the
         sounds of an "Other" dataset share one).
     """
-    from music_classification.augment import fit_to_length
+    from music_classification.augment import add_noise_at_snr, fit_to_length
     from music_classification.predict import window_starts
+    low, high = snr_db or FIT_NOISE_SNR
+
+    def with_copy(wave, label, song, whole):
+        yield wave, label, song
+        if noise is not None:
+            level = float(np.sqrt(np.mean(np.square(whole,
+                                                    dtype=np.float64))))
+            yield add_noise_at_snr(wave, noise, rng=rng, level=level,
+                                   snr_db=rng.uniform(low, high)), \
+                label, song
     song = 0
     for label, datasets in enumerate(classes):
         for dataset in datasets:
@@ -1350,11 +1373,18 @@ def statistics_windows(classes, window):
                 y = fit_to_length(dataset.all_data, max(
                     window, len(dataset.all_data)))
                 for s in window_starts(len(y), window, window // 2):
-                    yield y[s:s + window], label, song
+                    yield from with_copy(y[s:s + window], label, song,
+                                         dataset.all_data)
             else:
                 for sound in dataset.sounds:
-                    yield fit_to_length(sound, window), label, song
+                    yield from with_copy(fit_to_length(sound, window),
+                                         label, song, sound)
             song += 1
+
+
+#: The signal-to-noise ratios (dB) of ``train --fit-noise``'s noisy copies:
+#: from noise as loud as the music to noise 20 dB below it.
+FIT_NOISE_SNR = (0.0, 20.0)
 
 
 #: How :func:`fit_statistics_classifier` and :func:`fit_output_layer` weigh
@@ -1427,8 +1457,9 @@ def fit_logistic_regression(X, t, n_classes, *, C=1.0, weights=None):
 
 
 def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
-                shifts=(0,)):
-    """What ``rows_of`` makes of :func:`statistics_windows`' clean windows.
+                shifts=(0,), noise=None, rng=None):
+    """What ``rows_of`` makes of :func:`statistics_windows`' clean windows
+    (and, with ``noise``, their noisy copies).
 
     Args:
         classes (list): as :func:`statistics_windows`.
@@ -1439,6 +1470,7 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
         shifts (tuple of int): each window's features are read moved by
             each of these mel bands (:func:`move_bands`; 0: as they are),
             one row each.
+        noise, rng: :func:`statistics_windows`' noisy copies (None: none).
 
     Returns:
         tuple: the rows ``(windows * len(shifts), k)`` float64, their
@@ -1453,7 +1485,8 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
                 rows_of(move_bands(x, k) if k else x)))
             labels.extend((label, song) for _, label, song in batch)
         del batch[:]
-    for example in statistics_windows(classes, config.window_samples):
+    for example in statistics_windows(classes, config.window_samples,
+                                      noise=noise, rng=rng):
         batch.append(example)
         if len(batch) == batch_size:
             flush()
@@ -1475,13 +1508,15 @@ def fit_shifts(bands):
 
 
 def fit_settings(args):
-    """``{'fit_weights': ..., 'fit_shifts': bands}`` of parsed ``train``
-    flags (``--fit-weights`` and ``--fit-shifts``; :func:`fit_shifts` turns
-    the bands into shifts), as ``labels.json``'s recipe records them, their
-    defaults resolved: the flags' own defaults are None, so that results
-    cached before the flags keep their settings."""
+    """``{'fit_weights': ..., 'fit_shifts': bands, 'fit_noise': bool}`` of
+    parsed ``train`` flags (``--fit-weights``, ``--fit-shifts`` and
+    ``--fit-noise``; :func:`fit_shifts` turns the bands into shifts), as
+    ``labels.json``'s recipe records them, their defaults resolved: the
+    flags' own defaults are None, so that results cached before the flags
+    keep their settings."""
     return dict(fit_weights=args.fit_weights or 'windows',
-                fit_shifts=args.fit_shifts or 0)
+                fit_shifts=args.fit_shifts or 0,
+                fit_noise=bool(args.fit_noise))
 
 
 def fitting_weights(labels, songs, fit_weights):
@@ -1494,7 +1529,8 @@ def fitting_weights(labels, songs, fit_weights):
 
 
 def fit_statistics_classifier(model, classes, config, batch_size=32, *,
-                              fit_weights='windows', shifts=(0,)):
+                              fit_weights='windows', shifts=(0,), noise=None,
+                              rng=None):
     """Fit ``model``'s statistics classifier on the training windows.
 
     The statistics (:func:`~music_classification.features.
@@ -1507,17 +1543,20 @@ def fit_statistics_classifier(model, classes, config, batch_size=32, *,
     every window alike, or every class and song alike
     (:func:`song_weights`). ``shifts``: each window is also read moved by
     these mel bands (:func:`fit_shifts`), so that the fit does not learn a
-    song by the exact bands of its notes.
+    song by the exact bands of its notes. ``noise`` and ``rng``: every
+    window is also read with ``noise`` added (:func:`statistics_windows`),
+    so that the fit holds in a noisy room.
 
     Returns:
-        int: the number of rows fitted on (windows times shifts).
+        int: the number of rows fitted on (windows, their noisy copies,
+        times shifts).
     """
     from music_classification.features import window_statistics
     xp = model.xp
     X, labels, songs = window_rows(
         classes, config, lambda x: window_statistics(
             x=x, n_coefficients=model.n_coefficients), xp, batch_size,
-        shifts=shifts)
+        shifts=shifts, noise=noise, rng=rng)
     mean, scale, W, b = fit_standardised_regression(
         X, labels, model.n_classes,
         weights=fitting_weights(labels, songs, fit_weights))
@@ -1529,7 +1568,8 @@ def fit_statistics_classifier(model, classes, config, batch_size=32, *,
 
 
 def fit_output_layer(model, classes, config, *, C, batch_size=32,
-                     fit_weights='windows', shifts=(0,)):
+                     fit_weights='windows', shifts=(0,), noise=None,
+                     rng=None):
     """Fit the output layer of a trained network: a linear probe.
 
     What the output layer reads (:meth:`~music_classification.net.
@@ -1539,10 +1579,12 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
     weights, so the network stays a plain network of its variant. Every
     other layer is left as it is. Of an ensemble, each member's output
     layer is fitted on its own features (the windows' features made once).
-    ``fit_weights`` and ``shifts``: as :func:`fit_statistics_classifier`.
+    ``fit_weights``, ``shifts``, ``noise`` and ``rng``: as
+    :func:`fit_statistics_classifier`.
 
     Returns:
-        int: the number of rows fitted on (windows times shifts).
+        int: the number of rows fitted on (windows, their noisy copies,
+        times shifts).
     """
     xp = model.xp
     nets = list(model) if isinstance(model, ENSEMBLE) else [model]
@@ -1553,7 +1595,7 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
             return xp.concatenate([net.embed(x).array for net in nets],
                                   axis=1)
     X, labels, songs = window_rows(classes, config, rows_of, xp, batch_size,
-                                   shifts=shifts)
+                                   shifts=shifts, noise=noise, rng=rng)
     weights = fitting_weights(labels, songs, fit_weights)
     # members of one variant: embeddings of one width
     for net, rows in zip(nets, np.split(X, len(nets), axis=1)):

@@ -47,39 +47,44 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     assert (out / 'results.md').read_text().count('| sqrt |') == 1
 
 
-@pytest.mark.parametrize('name, head, rooted, C', [
-    # the square roots off: recorded unset as in the results cached
-    # before --signed-sqrt, so that they are reused
-    ('musicnn', 'pool_layers', None, 0.1),
-    ('musicnn_sqrt', 'pool_layers', True, 0.03),
+@pytest.mark.parametrize('name, head, rooted, noisy, C', [
+    # the square roots and the noisy copies off: recorded unset as in the
+    # results cached before --signed-sqrt and --fit-noise, so that they
+    # are reused
+    ('musicnn', 'pool_layers', None, None, 0.1),
+    ('musicnn_sqrt', 'pool_layers', True, None, 0.03),
+    ('musicnn_noise', 'pool_layers', None, True, 0.1),
     # musicnn's own pooling: recorded unset, as in the results cached
     # before --head reached musicnn, so that they are reused
-    ('musicnn_pool', None, None, 0.1),
-    ('musicnn_shifts', None, None, 0.1),
-    ('musicnn_fine_tune', 'pool_layers', None, 0.1),
+    ('musicnn_pool', None, None, None, 0.1),
+    ('musicnn_shifts', None, None, None, 0.1),
+    ('musicnn_fine_tune', 'pool_layers', None, None, 0.1),
 ])
-def test_musicnn_variants_heads(name, head, rooted, C):
+def test_musicnn_variants_heads(name, head, rooted, noisy, C):
     args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)
     settings = ablation.run_settings(args)
     assert settings['head'] == head
     assert args.head == head or (head is None and args.head == 'pool')
     assert settings['signed_sqrt'] == rooted
+    assert settings['fit_noise'] == noisy
     assert settings['linear_probe'] == C
     assert not ablation.needs_trained_network(name)
 
 
-def test_signed_sqrt_off_is_recorded_as_before_the_flag():
-    # a run cached before --signed-sqrt has no such setting: reused
+@pytest.mark.parametrize('flag, variant', [
+    ('signed_sqrt', 'musicnn_sqrt'), ('fit_noise', 'musicnn_noise')])
+def test_a_flag_off_is_recorded_as_before_the_flag(flag, variant):
+    # a run cached before the flag has no such setting: reused
     args = ablation.variant_args('musicnn', 'music', 'other', 'out', seed=0,
-                                 extra=['--no-signed-sqrt'])
-    assert args.signed_sqrt is False
+                                 extra=['--no-' + flag.replace('_', '-')])
+    assert getattr(args, flag) is False
     settings = ablation.run_settings(args)
     cached = {key: value for key, value in settings.items()
-              if key != 'signed_sqrt'}
+              if key != flag}
     assert ablation.same_settings(cached, settings)
-    rooted = ablation.run_settings(ablation.variant_args(
-        'musicnn_sqrt', 'music', 'other', 'out', seed=0))
-    assert not ablation.same_settings(cached, rooted)
+    on = ablation.run_settings(ablation.variant_args(
+        variant, 'music', 'other', 'out', seed=0))
+    assert not ablation.same_settings(cached, on)
 
 
 def test_a_study_trains_every_variant_but_the_linear_probes():

@@ -147,3 +147,31 @@ def test_noise_and_volume_give_float32_and_honour_their_range(rng):
     vols = [augment.change_volume(np.ones(1, np.float32), rng=rng, low=0.2,
                                   high=0.4)[0] for _ in range(200)]
     assert 0.2 <= min(vols) < 0.22 and 0.38 < max(vols) <= 0.4
+
+
+@pytest.mark.parametrize('snr_db', [0.0, 10.0, 20.0])
+@pytest.mark.parametrize('level', [None, 0.05])
+def test_add_noise_at_snr_sets_the_ratio(snr_db, level):
+    sr = 16000
+    t = np.arange(sr) / sr
+    y = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    noise = augment.default_noise(sr=sr, seconds=3.0)
+    out = augment.add_noise_at_snr(y, noise, rng=np.random.default_rng(5),
+                                   snr_db=snr_db, level=level)
+    assert out.dtype == np.float32 and out.shape == y.shape
+    added = out.astype(np.float64) - y
+    signal = augment.dbfs(y) if level is None else 20 * np.log10(level)
+    assert_allclose(signal - augment.dbfs(added), snr_db, atol=1e-3)
+    # a stretch of the noise itself from the drawn start, scaled
+    start = np.random.default_rng(5).integers(0, len(noise) - sr + 1)
+    stretch = noise[start:start + sr].astype(np.float64)
+    assert_allclose(added, stretch * (added @ stretch) / (stretch @ stretch),
+                    rtol=1e-4, atol=1e-6)
+
+
+def test_add_noise_at_snr_clips_and_repeats_short_noise(rng):
+    y = np.full(1000, 0.9, np.float32)
+    noise = np.array([1.0, -1.0, 1.0], np.float32)
+    out = augment.add_noise_at_snr(y, noise, rng=rng, snr_db=0.0)
+    assert out.max() == 1.0  # 0.9 + 0.9 clipped, as a recording
+    assert_allclose(np.unique(out), [0.0, 1.0], atol=1e-6)

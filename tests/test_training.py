@@ -1824,20 +1824,57 @@ def test_statistics_windows_cover_songs_and_other_sounds(classes):
     assert songs.count(0) == len(classes[0][0].sounds)
 
 
+def test_statistics_windows_with_noise_add_a_noisy_copy_of_each(classes):
+    from music_classification import augment
+    window = 4096
+    clean = list(training.statistics_windows(classes, window))
+    noise = augment.default_noise(sr=16000, seconds=2.0)
+    got = list(training.statistics_windows(
+        classes, window, noise=noise, rng=np.random.default_rng(1),
+        snr_db=(5.0, 15.0)))
+    assert len(got) == 2 * len(clean)
+    for (w, label, song), (a, la, sa), (b, lb, sb) in zip(
+            clean, got[::2], got[1::2]):
+        assert_array_equal(a, w)  # each window as it is, then its copy
+        assert (la, sa) == (lb, sb) == (label, song)
+    # the copies' noise is 5 to 15 dB below the whole song (an "Other"
+    # sound: itself), each window drawn anew
+    songs = [d.all_data if hasattr(d, 'all_data') else d.sounds
+             for datasets in classes for d in datasets]
+    ratios = []
+    for k, ((w, _, song), (b, _, _)) in enumerate(zip(clean, got[1::2])):
+        whole = songs[song] if song else classes[0][0].sounds[k]
+        if augment.dbfs(whole) < -200:  # a silent sound: no noise either
+            assert_array_equal(b, w)
+            continue
+        ratios.append(augment.dbfs(whole) - augment.dbfs(
+            b.astype(np.float64) - w))
+    assert len(ratios) > 10
+    assert 5.0 - 1e-3 <= min(ratios) and max(ratios) <= 15.0 + 1e-3
+    assert np.std(ratios) > 1.0
+    assert training.FIT_NOISE_SNR == (0.0, 20.0)
+
+
 @pytest.mark.parametrize('fit_weights,shifts', [
-    ('windows', (0,)), ('songs', (0,)), ('songs', (0, -4, 4))])
+    ('windows', (0,)), ('songs', (0,)), ('songs', (0, -4, 4)),
+    ('songs', 'noise')])
 def test_fit_statistics_classifier_learns_the_training_windows(
         classes, fit_weights, shifts):
+    from music_classification.augment import default_noise
     from music_classification.features import window_statistics
     from music_classification.net import SMALL_CNN
+    noisy = {}
+    if shifts == 'noise':  # every window and its noisy copy, as drawn
+        shifts, noisy = (0,), dict(noise=default_noise(seconds=2.0))
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
     model = SMALL_CNN(n_classes=3, input_shape=config.input_shape, width=4)
     model.add_statistics_classifier(1.0)
-    n = training.fit_statistics_classifier(model, classes, config,
-                                           fit_weights=fit_weights,
-                                           shifts=shifts)
-    x, t, songs = fitted_windows(classes, config)
+    n = training.fit_statistics_classifier(
+        model, classes, config, fit_weights=fit_weights, shifts=shifts,
+        rng=np.random.default_rng(7), **noisy)
+    x, t, songs = fitted_windows(classes, config,
+                                 rng=np.random.default_rng(7), **noisy)
     assert n == len(shifts) * len(t)
     x = np.concatenate([training.move_bands(x, k) for k in shifts])
     t, songs = np.tile(t, len(shifts)), np.tile(songs, len(shifts))
@@ -1856,10 +1893,14 @@ def test_fit_statistics_classifier_learns_the_training_windows(
 
 @pytest.mark.parametrize('members,fit_weights,shifts', [
     (1, 'windows', (0,)), (2, 'windows', (0,)), (1, 'songs', (0,)),
-    (1, 'songs', (0, -2, 2))])
+    (1, 'songs', (0, -2, 2)), (1, 'songs', 'noise')])
 def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
         classes, members, fit_weights, shifts):
+    from music_classification.augment import default_noise
     from music_classification.net import ENSEMBLE, SMALL_CNN
+    noisy = {}
+    if shifts == 'noise':  # every window and its noisy copy, as drawn
+        shifts, noisy = (0,), dict(noise=default_noise(seconds=2.0))
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
     np.random.seed(3)
@@ -1868,9 +1909,13 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
     model = nets[0] if members == 1 else ENSEMBLE(nets)
     before = {name: p.array.copy() for name, p in model.namedparams()}
     n = training.fit_output_layer(model, classes, config, C=0.5,
-                                  fit_weights=fit_weights, shifts=shifts)
-    x, t, songs = fitted_windows(classes, config)
+                                  fit_weights=fit_weights, shifts=shifts,
+                                  rng=np.random.default_rng(7), **noisy)
+    x, t, songs = fitted_windows(classes, config,
+                                 rng=np.random.default_rng(7), **noisy)
     assert n == len(shifts) * len(t)
+    assert len(t) == (2 if noisy else 1) * len(fitted_windows(
+        classes, config)[1])
     # the rows of every shift, in any order: the fit does not depend on it
     x = np.concatenate([training.move_bands(x, k) for k in shifts])
     t, songs = np.tile(t, len(shifts)), np.tile(songs, len(shifts))
@@ -1891,10 +1936,10 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
     assert np.mean(guesses == t) > 0.9  # random features, fitted head
 
 
-def fitted_windows(classes, config):
+def fitted_windows(classes, config, **noisy):
     """The windows the fits read: their features, labels and songs."""
-    windows = list(training.statistics_windows(classes,
-                                               config.window_samples))
+    windows = list(training.statistics_windows(
+        classes, config.window_samples, **noisy))
     x = config(np.stack([w for w, _, _ in windows]))
     t = np.array([label for _, label, _ in windows])
     return x, t, np.array([song for _, _, song in windows])

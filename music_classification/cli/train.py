@@ -23,7 +23,7 @@ from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
 from music_classification.features import COMPRESSIONS, MUSICNN_FEATURES
 from music_classification.net import HEADS, MODELS
-from music_classification.training import FIT_WEIGHTS, RECIPES
+from music_classification.training import FIT_NOISE_SNR, FIT_WEIGHTS, RECIPES
 
 PROG = 'music-classification train'
 DESCRIPTION = 'Train a model on a music collection (one folder per artist).'
@@ -229,6 +229,14 @@ def parse_args(argv=None):
                         '(a rough pitch shift: three rows a window; the '
                         'bands it leaves are 0, the mean of --normalize '
                         'window features); 0: only as it is (the default)')
+    parser.add_argument('--fit-noise',
+                        action=argparse.BooleanOptionalAction, default=None,
+                        help='the fitted classifiers also read a copy of '
+                        'every training window with the --noise (default: '
+                        'the built-in room noise) added, {:g} to {:g} dB '
+                        'below its song (a signal-to-noise ratio drawn for '
+                        'each window): for a microphone in a noisy room; '
+                        'twice the rows to fit'.format(*FIT_NOISE_SNR))
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -370,7 +378,7 @@ def parse_args(argv=None):
     elif args.fine_tune:
         fail(PROG, '--fine-tune trains on after a --linear-probe: give '
              'both (and --init-from FOLDER, or --model musicnn)')
-    for flag in ('fit_weights', 'fit_shifts'):
+    for flag in ('fit_weights', 'fit_shifts', 'fit_noise'):
         if getattr(args, flag) and args.linear_probe is None and \
                 not args.stats_weight:
             fail(PROG, '--{} changes what is fitted: the statistics '
