@@ -1255,16 +1255,18 @@ def run_training(args):  # pragma: no mutate block
          .format(*FIT_NOISE_SNR), settings['fit_noise'])) if wanted]
     fitted = dict(fit_weights=settings['fit_weights'],
                   shifts=fit_shifts(bands))
-    if settings['fit_noise']:
-        fitted.update(noise=audio.load_noise(args.noise, sr=config.sr),
-                      rng=np.random.default_rng([args.seed, 3]))
+    noise = audio.load_noise(args.noise, sr=config.sr) \
+        if settings['fit_noise'] else None
     iterations = 0
     if args.linear_probe is not None and not loads_snapshot(args):
         print('fitting the output layer on the training songs ({})...'
               .format(', '.join(['linear probe, C = {:g}'.format(
                   args.linear_probe)] + how)), flush=True)
+        # each fit draws its noisy copies from a stream of its own, so
+        # that a resumed run's statistics classifier draws the same
         print('output layer fitted on ' + _rows_phrase(fit_output_layer(
-            model, classes, config, C=args.linear_probe, **fitted),
+            model, classes, config, C=args.linear_probe, noise=noise,
+            rng=np.random.default_rng([args.seed, 3]), **fitted),
             fitted['shifts']), flush=True)
     if args.linear_probe is None or args.fine_tune:
         model, iterations = train_network(
@@ -1275,7 +1277,9 @@ def run_training(args):  # pragma: no mutate block
               .format(' ({})'.format(', '.join(how)) if how else ''),
               flush=True)
         print('statistics classifier fitted on ' + _rows_phrase(
-            fit_statistics_classifier(model, classes, config, **fitted),
+            fit_statistics_classifier(
+                model, classes, config, noise=noise,
+                rng=np.random.default_rng([args.seed, 4]), **fitted),
             fitted['shifts']), flush=True)
     if comm is not None:
         print('rank {} of {}: parameter checksum {}'.format(
@@ -1338,7 +1342,8 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
     window. With ``noise``, each window is followed by a noisy copy
     (:func:`~music_classification.augment.add_noise_at_snr`): ``noise`` at
     a signal-to-noise ratio drawn from U(``snr_db``) over the RMS of the
-    window's whole song (of an "Other" sound, the sound's own).
+    window's whole song (of an "Other" sound, the sound's own; a silent
+    one's copy stays silent).
 
     Args:
         classes (list): for each label, its datasets (``READ_DATASET`` or
@@ -1357,28 +1362,32 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
     from music_classification.augment import add_noise_at_snr, fit_to_length
     from music_classification.predict import window_starts
     low, high = snr_db or FIT_NOISE_SNR
+    if noise is not None and rng is None:
+        raise ParameterError('noisy copies need an rng')
 
-    def with_copy(wave, label, song, whole):
+    def with_copy(wave, label, song, level):
         yield wave, label, song
         if noise is not None:
-            level = float(np.sqrt(np.mean(np.square(whole,
-                                                    dtype=np.float64))))
             yield add_noise_at_snr(wave, noise, rng=rng, level=level,
                                    snr_db=rng.uniform(low, high)), \
                 label, song
+
+    def rms(y):
+        return float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     song = 0
     for label, datasets in enumerate(classes):
         for dataset in datasets:
             if hasattr(dataset, 'all_data'):
                 y = fit_to_length(dataset.all_data, max(
                     window, len(dataset.all_data)))
+                level = rms(dataset.all_data) if noise is not None else 0
                 for s in window_starts(len(y), window, window // 2):
                     yield from with_copy(y[s:s + window], label, song,
-                                         dataset.all_data)
+                                         level)
             else:
                 for sound in dataset.sounds:
                     yield from with_copy(fit_to_length(sound, window),
-                                         label, song, sound)
+                                         label, song, rms(sound))
             song += 1
 
 
@@ -1470,7 +1479,9 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
         shifts (tuple of int): each window's features are read moved by
             each of these mel bands (:func:`move_bands`; 0: as they are),
             one row each.
-        noise, rng: :func:`statistics_windows`' noisy copies (None: none).
+        noise (numpy.ndarray or None): noise for :func:`statistics_windows`'
+            noisy copies (None: none).
+        rng (numpy.random.Generator): the copies' draws.
 
     Returns:
         tuple: the rows ``(windows * len(shifts), k)`` float64, their

@@ -93,7 +93,7 @@ def test_a_study_trains_every_variant_but_the_linear_probes():
         'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
         'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune',
         'musicnn', 'musicnn_pool', 'musicnn_shifts', 'musicnn_fine_tune',
-        'musicnn_sqrt']
+        'musicnn_sqrt', 'musicnn_noise']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
     assert not ablation.needs_trained_network('improved')

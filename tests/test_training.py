@@ -1853,6 +1853,9 @@ def test_statistics_windows_with_noise_add_a_noisy_copy_of_each(classes):
     assert 5.0 - 1e-3 <= min(ratios) and max(ratios) <= 15.0 + 1e-3
     assert np.std(ratios) > 1.0
     assert training.FIT_NOISE_SNR == (0.0, 20.0)
+    with pytest.raises(training.ParameterError,
+                       match='noisy copies need an rng'):
+        next(training.statistics_windows(classes, window, noise=noise))
 
 
 @pytest.mark.parametrize('fit_weights,shifts', [
