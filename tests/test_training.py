@@ -751,7 +751,7 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4, 'init_from': None,
         'linear_probe': None, 'fine_tune': False, 'fit_weights': 'windows',
-        'fit_shifts': 0}
+        'fit_shifts': 0, 'fit_noise': False}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
         assert sorted(labels['val_songs'][artist] +
