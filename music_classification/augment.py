@@ -34,11 +34,17 @@ def add_noise(y, noise, *, rng, scale=None, low=NOISE_SCALE[0],
     """
     if scale is None:
         scale = rng.uniform(low, high)
-    if len(noise) < len(y):
-        noise = np.resize(noise, len(y))  # repeats the noise end to end
-    start = rng.integers(0, len(noise) - len(y) + 1)
-    segment = noise[start:start + len(y)]
+    segment = _noise_stretch(noise, len(y), rng=rng)
     return (y + segment * np.float32(scale)).astype(np.float32, copy=False)
+
+
+def _noise_stretch(noise, n, *, rng):
+    # n samples of the noise from a random start, the noise repeated end
+    # to end if shorter
+    if len(noise) < n:
+        noise = np.resize(noise, n)
+    start = rng.integers(0, len(noise) - n + 1)
+    return noise[start:start + n]
 
 
 def add_noise_at_snr(y, noise, *, rng, snr_db, level=None):
@@ -61,14 +67,11 @@ def add_noise_at_snr(y, noise, *, rng, snr_db, level=None):
         numpy.ndarray: a new float32 array of ``y``'s shape.
     """
     if level is None:
-        level = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    if len(noise) < len(y):
-        noise = np.resize(noise, len(y))  # repeats the noise end to end
-    start = rng.integers(0, len(noise) - len(y) + 1)
-    segment = noise[start:start + len(y)].astype(np.float64)
-    rms = np.sqrt(np.mean(segment ** 2))
-    if rms > 0:
-        segment *= level * 10.0 ** (-snr_db / 20.0) / rms
+        level = rms(y)
+    segment = _noise_stretch(noise, len(y), rng=rng).astype(np.float64)
+    noise_rms = rms(segment)
+    if noise_rms > 0:
+        segment *= level * 10.0 ** (-snr_db / 20.0) / noise_rms
     return np.clip(y + segment, -1.0, 1.0).astype(np.float32)
 
 
@@ -118,10 +121,14 @@ ORIGINAL_NOISE_DBFS = -44.5
 ORIGINAL_NOISE_AC_DBFS = -47.4
 
 
+def rms(y):
+    """Root mean square of ``y`` (float64 sums), as a float."""
+    return float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+
+
 def dbfs(y):
     """RMS level of ``y`` in dB relative to full scale (1.0)."""
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    return 20.0 * np.log10(max(rms, 1e-12))
+    return 20.0 * np.log10(max(rms(y), 1e-12))
 
 
 @functools.lru_cache(maxsize=4)

@@ -26,6 +26,7 @@ import threading
 import chainer
 import numpy as np
 
+from music_classification import augment
 from music_classification.errors import AudioFileError, ParameterError
 from music_classification.features import FeatureConfig, StreamingLogMel
 
@@ -120,7 +121,7 @@ class Recognizer(object):
     def predict_now(self):
         """Predict from the current window."""
         window = self.stream.window
-        rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64))))
+        rms = augment.rms(window)
         with chainer.using_config('train', False), \
                 chainer.no_backprop_mode():
             x = self.model.xp.asarray(self.stream.features())

@@ -1359,7 +1359,8 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
         ``song`` the index of its dataset in ``classes`` (a song; the
         sounds of an "Other" dataset share one).
     """
-    from music_classification.augment import add_noise_at_snr, fit_to_length
+    from music_classification.augment import (
+        add_noise_at_snr, fit_to_length, rms)
     from music_classification.predict import window_starts
     low, high = snr_db or FIT_NOISE_SNR
     if noise is not None and rng is None:
@@ -1371,9 +1372,6 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
             yield add_noise_at_snr(wave, noise, rng=rng, level=level,
                                    snr_db=rng.uniform(low, high)), \
                 label, song
-
-    def rms(y):
-        return float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     song = 0
     for label, datasets in enumerate(classes):
         for dataset in datasets:
@@ -1386,8 +1384,9 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
                                          level)
             else:
                 for sound in dataset.sounds:
-                    yield from with_copy(fit_to_length(sound, window),
-                                         label, song, rms(sound))
+                    yield from with_copy(
+                        fit_to_length(sound, window), label, song,
+                        rms(sound) if noise is not None else 0)
             song += 1
 
 
