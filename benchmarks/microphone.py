@@ -12,9 +12,10 @@ every model scores, on the same clips (10.24 s every 5 s):
 
 * ``file``: the excerpt read from the file (no device);
 * ``device``: the recording;
-* ``snr20``, ``snr10``, ``snr0``: the recording plus room noise (the
-  package's built-in recorded-style noise, ``audio.load_noise()``) at 20, 10
-  and 0 dB signal-to-noise ratio over the excerpt;
+* ``snr20``, ``snr10``, ``snr0``: the recording plus room noise (by
+  default the package's built-in recorded-style noise, ``audio.load_noise()``;
+  ``--noise`` another recording) at 20, 10 and 0 dB signal-to-noise ratio
+  over the excerpt;
 * ``quiet``: the recording 12 dB quieter (a far loudspeaker).
 
 PulseAudio is started with a null sink if none runs (root on Debian:
@@ -39,6 +40,7 @@ import soundfile
 from music_classification import (
     collection, load_audio, log_melspectrogram, predict)
 from music_classification.audio import load_noise
+from music_classification.errors import AudioFileError, ModelFileError
 
 SINK = 'mc_microphone_benchmark'
 CONDITIONS = ('file', 'device', 'snr20', 'snr10', 'snr0', 'quiet')
@@ -122,15 +124,24 @@ def main():
                         help='seconds played from the middle of each song')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the noise offsets')
+    parser.add_argument('--noise', default=None,
+                        help='room noise to mix in: an audio file or .npy '
+                        '(default: the built-in room noise)')
     args = parser.parse_args()
-    info, _ = collection.load_labels(os.path.join(args.models[0],
-                                                  'labels.json'))
+    try:
+        noise = load_noise(args.noise)
+    except AudioFileError as e:
+        parser.exit(2, 'error: {}\n'.format(e))
+    try:
+        info, _ = collection.load_labels(os.path.join(args.models[0],
+                                                      'labels.json'))
+        models = [(folder, *collection.load_trained(folder))
+                  for folder in args.models]
+    except ModelFileError as e:
+        parser.exit(2, 'error: {}\n'.format(e))
     songs = [(artist, path) for artist, paths in
              sorted(info['val_songs'].items()) for path in paths]
-    models = [(folder, *collection.load_trained(folder))
-              for folder in args.models]
     start_pulseaudio()
-    noise = load_noise(None)
     rng = np.random.default_rng(args.seed)
     scores = {(m, c): {'clips': [], 'songs': []}
               for m in args.models for c in CONDITIONS}
