@@ -2,7 +2,7 @@
 """The microphone condition: held-out songs played and recorded back.
 
 The article's noise claim is about a microphone in a room. Each held-out
-song of the first --model's run (its labels.json; every model must share
+song of the first of --models' runs (its labels.json; every model must share
 that split, as the study's runs of one seed do) is played, --seconds from
 its middle, into a PulseAudio null sink with ``paplay`` and recorded back
 from the sink's monitor through PyAudio, the device path of
