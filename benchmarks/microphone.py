@@ -40,6 +40,7 @@ import soundfile
 from music_classification import (
     collection, load_audio, log_melspectrogram, predict)
 from music_classification.audio import load_noise
+from music_classification.augment import rms
 from music_classification.errors import AudioFileError, ModelFileError
 
 SINK = 'mc_microphone_benchmark'
@@ -101,13 +102,13 @@ def align(recorded, reference, max_lag=24000):
 
 def conditions(excerpt, recording, noise, rng):
     """Condition name -> waveform."""
-    rms = np.sqrt(np.mean(recording.astype(np.float64) ** 2)) + 1e-12
+    level = rms(recording) + 1e-12
     start = rng.integers(0, max(1, len(noise) - len(recording)))
     room = np.resize(noise[start:], len(recording)).astype(np.float64)
-    room /= np.sqrt(np.mean(room ** 2)) + 1e-12
+    room /= rms(room) + 1e-12
     out = {'file': excerpt, 'device': recording}
     for snr in (20, 10, 0):
-        noisy = recording + room * rms / 10 ** (snr / 20)
+        noisy = recording + room * level / 10 ** (snr / 20)
         out['snr{}'.format(snr)] = np.clip(noisy, -1, 1).astype(np.float32)
     out['quiet'] = (recording * 10 ** (-12 / 20)).astype(np.float32)
     return out

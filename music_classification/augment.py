@@ -111,7 +111,7 @@ def pink_noise(n_samples, *, rng):
     spectrum /= np.sqrt(freqs)
     spectrum[0] = 0.0
     pink = np.fft.irfft(spectrum, n=n_samples)
-    return pink / np.sqrt(np.mean(pink ** 2))
+    return pink / rms(pink)
 
 
 #: RMS of the original's recorded room noise (``noise/noise.npy``: signed
@@ -149,7 +149,7 @@ def _default_noise(sr, seconds, seed, mains_hz):
     # offset (about +0.004) that brings the whole to -44.5 dBFS.
     ac = 10.0 ** (ORIGINAL_NOISE_AC_DBFS / 20.0)
     total = 10.0 ** (ORIGINAL_NOISE_DBFS / 20.0)
-    noise *= ac / np.sqrt(np.mean(noise ** 2))
+    noise *= ac / rms(noise)
     noise += np.sqrt(total ** 2 - ac ** 2)
     noise = noise.astype(np.float32)
     noise.flags.writeable = False
