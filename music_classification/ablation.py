@@ -163,6 +163,13 @@ VARIANTS = collections.OrderedDict([
                        'reading every window with room noise 0 to 20 dB '
                        'below its song (--fit-noise)',
                        ['--recipe', 'musicnn', '--fit-noise'])),
+    ('musicnn_noise_volume', ('the probe of train --recipe musicnn, its '
+                              'fit also reading every window with room '
+                              'noise 0 to 20 dB below its song, turned down '
+                              'to 0.1 to 1 of its amplitude (--fit-noise '
+                              '--fit-volume)',
+                              ['--recipe', 'musicnn', '--fit-noise',
+                               '--fit-volume'])),
 ])
 
 
@@ -258,7 +265,7 @@ def run_settings(args):
     if settings.get('model') == 'musicnn' and settings.get('head') == 'pool':
         # musicnn's own head, unset as it was before --head reached musicnn
         settings['head'] = None
-    for flag in ('signed_sqrt', 'fit_noise'):
+    for flag in ('signed_sqrt', 'fit_noise', 'fit_volume'):
         if not settings.get(flag):
             settings[flag] = None  # off, as before the flag
     return settings

@@ -49,6 +49,7 @@ from chainer.training import extensions
 import numpy as np
 
 from music_classification import audio, collection, pretrained
+from music_classification.augment import SONG_VOLUME
 from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
@@ -1252,9 +1253,12 @@ def run_training(args):  # pragma: no mutate block
          settings['fit_weights'] == 'songs'),
         ('also {} mel bands down and up'.format(bands), bands),
         ('each window also with noise {:g} to {:g} dB below its song'
-         .format(*FIT_NOISE_SNR), settings['fit_noise'])) if wanted]
+         .format(*FIT_NOISE_SNR), settings['fit_noise']),
+        ('{} turned down to {:g} to {:g} of its amplitude'.format(
+            'that copy' if settings['fit_noise'] else 'each window also',
+            *SONG_VOLUME), settings['fit_volume'])) if wanted]
     fitted = dict(fit_weights=settings['fit_weights'],
-                  shifts=fit_shifts(bands))
+                  shifts=fit_shifts(bands), volume=settings['fit_volume'])
     noise = audio.load_noise(args.noise, sr=config.sr) \
         if settings['fit_noise'] else None
     iterations = 0
@@ -1334,7 +1338,7 @@ def train_network(args, model, split, classes, val, config, device, comm,
 
 
 def statistics_windows(classes, window, *, noise=None, rng=None,
-                       snr_db=None):
+                       snr_db=None, volume=False):
     """The clean windows a statistics classifier is fitted on.
 
     Every song's windows every half window (a song shorter than a window
@@ -1343,16 +1347,25 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
     (:func:`~music_classification.augment.add_noise_at_snr`): ``noise`` at
     a signal-to-noise ratio drawn from U(``snr_db``) over the RMS of the
     window's whole song (of an "Other" sound, the sound's own; a silent
-    one's copy stays silent).
+    one's copy stays silent). With ``volume``, each window is followed by
+    a copy (the noisy one, with ``noise``) turned down as the original's
+    training turns its examples down
+    (:func:`~music_classification.augment.change_volume`): a song's
+    window to U(:data:`~music_classification.augment.SONG_VOLUME`) of its
+    amplitude, an "Other" sound to U(:data:`~music_classification.augment.
+    OTHER_VOLUME`), each copy drawn anew.
 
     Args:
         classes (list): for each label, its datasets (``READ_DATASET`` or
             ``READ_DATASET2``).
         window (int): samples per window.
         noise (numpy.ndarray or None): ``(n_noise,)`` noise for the copies.
-        rng (numpy.random.Generator): the copies' draws (with ``noise``).
+        rng (numpy.random.Generator): the copies' draws (with ``noise``
+            or ``volume``).
         snr_db (tuple): the copies' range of signal-to-noise ratios in dB
             (default :data:`FIT_NOISE_SNR`).
+        volume (bool): whether the copies are turned down (or, without
+            ``noise``, whether there are copies).
 
     Yields:
         tuple: ``(wave, label, song)``, ``wave`` ``(window,)`` float32,
@@ -1360,21 +1373,29 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
         sounds of an "Other" dataset share one).
     """
     from music_classification.augment import (
-        add_noise_at_snr, fit_to_length, rms)
+        OTHER_VOLUME, SONG_VOLUME, add_noise_at_snr, change_volume,
+        fit_to_length, rms)
     from music_classification.predict import window_starts
     low, high = snr_db or FIT_NOISE_SNR
-    if noise is not None and rng is None:
-        raise ParameterError('noisy copies need an rng')
+    if (noise is not None or volume) and rng is None:
+        raise ParameterError('noisy or quieter copies need an rng')
 
     def with_copy(wave, label, song, level):
         yield wave, label, song
+        copy = wave
         if noise is not None:
-            yield add_noise_at_snr(wave, noise, rng=rng, level=level,
-                                   snr_db=rng.uniform(low, high)), \
-                label, song
+            copy = add_noise_at_snr(wave, noise, rng=rng, level=level,
+                                    snr_db=rng.uniform(low, high))
+        if volume:
+            copy = change_volume(copy, rng=rng, low=volumes[0],
+                                 high=volumes[1])
+        if noise is not None or volume:
+            yield copy, label, song
     song = 0
     for label, datasets in enumerate(classes):
         for dataset in datasets:
+            volumes = SONG_VOLUME if hasattr(dataset, 'all_data') \
+                else OTHER_VOLUME
             if hasattr(dataset, 'all_data'):
                 y = fit_to_length(dataset.all_data, max(
                     window, len(dataset.all_data)))
@@ -1465,9 +1486,9 @@ def fit_logistic_regression(X, t, n_classes, *, C=1.0, weights=None):
 
 
 def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
-                shifts=(0,), noise=None, rng=None):
+                shifts=(0,), noise=None, rng=None, volume=False):
     """What ``rows_of`` makes of :func:`statistics_windows`' clean windows
-    (and, with ``noise``, their noisy copies).
+    (and, with ``noise`` or ``volume``, their noisy or quieter copies).
 
     Args:
         classes (list): as :func:`statistics_windows`.
@@ -1481,6 +1502,7 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
         noise (numpy.ndarray or None): noise for :func:`statistics_windows`'
             noisy copies (None: none).
         rng (numpy.random.Generator): the copies' draws.
+        volume (bool): :func:`statistics_windows`' copies turned down.
 
     Returns:
         tuple: the rows ``(windows * len(shifts), k)`` float64, their
@@ -1496,7 +1518,7 @@ def window_rows(classes, config, rows_of, xp=np, batch_size=32, *,
             labels.extend((label, song) for _, label, song in batch)
         del batch[:]
     for example in statistics_windows(classes, config.window_samples,
-                                      noise=noise, rng=rng):
+                                      noise=noise, rng=rng, volume=volume):
         batch.append(example)
         if len(batch) == batch_size:
             flush()
@@ -1518,15 +1540,17 @@ def fit_shifts(bands):
 
 
 def fit_settings(args):
-    """``{'fit_weights': ..., 'fit_shifts': bands, 'fit_noise': bool}`` of
-    parsed ``train`` flags (``--fit-weights``, ``--fit-shifts`` and
-    ``--fit-noise``; :func:`fit_shifts` turns the bands into shifts), as
+    """``{'fit_weights': ..., 'fit_shifts': bands, 'fit_noise': bool,
+    'fit_volume': bool}`` of parsed ``train`` flags (``--fit-weights``,
+    ``--fit-shifts``, ``--fit-noise`` and ``--fit-volume``;
+    :func:`fit_shifts` turns the bands into shifts), as
     ``labels.json``'s recipe records them, their defaults resolved: the
     flags' own defaults are None, so that results cached before the flags
     keep their settings."""
     return dict(fit_weights=args.fit_weights or 'windows',
                 fit_shifts=args.fit_shifts or 0,
-                fit_noise=bool(args.fit_noise))
+                fit_noise=bool(args.fit_noise),
+                fit_volume=bool(args.fit_volume))
 
 
 def fitting_weights(labels, songs, fit_weights):
@@ -1540,7 +1564,7 @@ def fitting_weights(labels, songs, fit_weights):
 
 def fit_statistics_classifier(model, classes, config, batch_size=32, *,
                               fit_weights='windows', shifts=(0,), noise=None,
-                              rng=None):
+                              rng=None, volume=False):
     """Fit ``model``'s statistics classifier on the training windows.
 
     The statistics (:func:`~music_classification.features.
@@ -1555,18 +1579,21 @@ def fit_statistics_classifier(model, classes, config, batch_size=32, *,
     these mel bands (:func:`fit_shifts`), so that the fit does not learn a
     song by the exact bands of its notes. ``noise`` and ``rng``: every
     window is also read with ``noise`` added (:func:`statistics_windows`),
-    so that the fit holds in a noisy room.
+    so that the fit holds in a noisy room; ``volume``: that copy (or,
+    without ``noise``, a copy of its own) is turned down as the original's
+    training turns its examples down, so that it holds when the music is
+    quieter.
 
     Returns:
-        int: the number of rows fitted on (windows, their noisy copies,
-        times shifts).
+        int: the number of rows fitted on (windows, their noisy or
+        quieter copies, times shifts).
     """
     from music_classification.features import window_statistics
     xp = model.xp
     X, labels, songs = window_rows(
         classes, config, lambda x: window_statistics(
             x=x, n_coefficients=model.n_coefficients), xp, batch_size,
-        shifts=shifts, noise=noise, rng=rng)
+        shifts=shifts, noise=noise, rng=rng, volume=volume)
     mean, scale, W, b = fit_standardised_regression(
         X, labels, model.n_classes,
         weights=fitting_weights(labels, songs, fit_weights))
@@ -1579,7 +1606,7 @@ def fit_statistics_classifier(model, classes, config, batch_size=32, *,
 
 def fit_output_layer(model, classes, config, *, C, batch_size=32,
                      fit_weights='windows', shifts=(0,), noise=None,
-                     rng=None):
+                     rng=None, volume=False):
     """Fit the output layer of a trained network: a linear probe.
 
     What the output layer reads (:meth:`~music_classification.net.
@@ -1589,12 +1616,12 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
     weights, so the network stays a plain network of its variant. Every
     other layer is left as it is. Of an ensemble, each member's output
     layer is fitted on its own features (the windows' features made once).
-    ``fit_weights``, ``shifts``, ``noise`` and ``rng``: as
+    ``fit_weights``, ``shifts``, ``noise``, ``rng`` and ``volume``: as
     :func:`fit_statistics_classifier`.
 
     Returns:
-        int: the number of rows fitted on (windows, their noisy copies,
-        times shifts).
+        int: the number of rows fitted on (windows, their noisy or
+        quieter copies, times shifts).
     """
     xp = model.xp
     nets = list(model) if isinstance(model, ENSEMBLE) else [model]
@@ -1605,7 +1632,8 @@ def fit_output_layer(model, classes, config, *, C, batch_size=32,
             return xp.concatenate([net.embed(x).array for net in nets],
                                   axis=1)
     X, labels, songs = window_rows(classes, config, rows_of, xp, batch_size,
-                                   shifts=shifts, noise=noise, rng=rng)
+                                   shifts=shifts, noise=noise, rng=rng,
+                                   volume=volume)
     weights = fitting_weights(labels, songs, fit_weights)
     # members of one variant: embeddings of one width
     for net, rows in zip(nets, np.split(X, len(nets), axis=1)):

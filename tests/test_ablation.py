@@ -47,32 +47,35 @@ def test_quick_study_runs_every_variant_and_resumes(tmp_path):
     assert (out / 'results.md').read_text().count('| sqrt |') == 1
 
 
-@pytest.mark.parametrize('name, head, rooted, noisy, C', [
-    # the square roots and the noisy copies off: recorded unset as in the
-    # results cached before --signed-sqrt and --fit-noise, so that they
-    # are reused
-    ('musicnn', 'pool_layers', None, None, 0.1),
-    ('musicnn_sqrt', 'pool_layers', True, None, 0.03),
-    ('musicnn_noise', 'pool_layers', None, True, 0.1),
+@pytest.mark.parametrize('name, head, rooted, noisy, quieter, C', [
+    # the square roots and the noisy or quieter copies off: recorded unset
+    # as in the results cached before --signed-sqrt, --fit-noise and
+    # --fit-volume, so that they are reused
+    ('musicnn', 'pool_layers', None, None, None, 0.1),
+    ('musicnn_sqrt', 'pool_layers', True, None, None, 0.03),
+    ('musicnn_noise', 'pool_layers', None, True, None, 0.1),
+    ('musicnn_noise_volume', 'pool_layers', None, True, True, 0.1),
     # musicnn's own pooling: recorded unset, as in the results cached
     # before --head reached musicnn, so that they are reused
-    ('musicnn_pool', None, None, None, 0.1),
-    ('musicnn_shifts', None, None, None, 0.1),
-    ('musicnn_fine_tune', 'pool_layers', None, None, 0.1),
+    ('musicnn_pool', None, None, None, None, 0.1),
+    ('musicnn_shifts', None, None, None, None, 0.1),
+    ('musicnn_fine_tune', 'pool_layers', None, None, None, 0.1),
 ])
-def test_musicnn_variants_heads(name, head, rooted, noisy, C):
+def test_musicnn_variants_heads(name, head, rooted, noisy, quieter, C):
     args = ablation.variant_args(name, 'music', 'other', 'out', seed=0)
     settings = ablation.run_settings(args)
     assert settings['head'] == head
     assert args.head == head or (head is None and args.head == 'pool')
     assert settings['signed_sqrt'] == rooted
     assert settings['fit_noise'] == noisy
+    assert settings['fit_volume'] == quieter
     assert settings['linear_probe'] == C
     assert not ablation.needs_trained_network(name)
 
 
 @pytest.mark.parametrize('flag, variant', [
-    ('signed_sqrt', 'musicnn_sqrt'), ('fit_noise', 'musicnn_noise')])
+    ('signed_sqrt', 'musicnn_sqrt'), ('fit_noise', 'musicnn_noise'),
+    ('fit_volume', 'musicnn_noise_volume')])
 def test_a_flag_off_is_recorded_as_before_the_flag(flag, variant):
     # a run cached before the flag has no such setting: reused
     args = ablation.variant_args('musicnn', 'music', 'other', 'out', seed=0,
@@ -93,7 +96,7 @@ def test_a_study_trains_every_variant_but_the_linear_probes():
         'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
         'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune',
         'musicnn', 'musicnn_pool', 'musicnn_shifts', 'musicnn_fine_tune',
-        'musicnn_sqrt', 'musicnn_noise']
+        'musicnn_sqrt', 'musicnn_noise', 'musicnn_noise_volume']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
     assert not ablation.needs_trained_network('improved')

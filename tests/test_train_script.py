@@ -332,6 +332,7 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
              'fitted'),
             (['--fit-shifts', '2'], '--fit-shifts changes what is fitted'),
             (['--fit-noise'], '--fit-noise changes what is fitted'),
+            (['--fit-volume'], '--fit-volume changes what is fitted'),
             (['--init-from', str(out), '--fit-shifts', '-1'],
              '--fit-shifts must be 0 or more, got -1')):
         if not flags or not flags[0].startswith(('--fit', '--fine')):
@@ -579,6 +580,10 @@ def musicnn_cmd(demo_data, out, *extra):
     (('--signed-sqrt',), {'signed_sqrt': True}),
     # a noisy copy of each window in the fit: the recipe records it
     (('--fit-noise',), {}),
+    # that copy turned down too
+    (('--fit-noise', '--fit-volume'), {}),
+    # a quieter copy alone
+    (('--fit-volume',), {}),
 ])
 def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
                                                            tmp_path, extra,
@@ -590,18 +595,20 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
     assert result.returncode == 0, result.stderr
     assert 'started from musicnn, trained on the Million Song Dataset (62 ' \
         'arrays, all but the output layer)' in result.stdout
-    noisy = '--fit-noise' in extra
+    noisy, quieter = '--fit-noise' in extra, '--fit-volume' in extra
     assert 'fitting the output layer on the training songs (linear probe, ' \
-        'C = 0.1, every artist and song weighed alike{})'.format(
+        'C = 0.1, every artist and song weighed alike{}{})'.format(
             ', each window also with noise 0 to 20 dB below its song'
-            if noisy else '') in result.stdout
+            if noisy else '', ', {} turned down to 0.1 to 1 of its '
+            'amplitude'.format('that copy' if noisy else 'each window also')
+            if quieter else '') in result.stdout
     windows = int(re.search(r'output layer fitted on (\d+) windows',
                             result.stdout).group(1))
     from music_classification import training
     from music_classification.cli.train import parse_args
     args = parse_args(musicnn_cmd(demo_data, out, *extra)[len(cli('train')):])
     classes = training.build_datasets(args, MUSICNN_FEATURES)[3]
-    assert windows == (2 if noisy else 1) * len(list(
+    assert windows == (2 if noisy or quieter else 1) * len(list(
         training.statistics_windows(classes,
                                     MUSICNN_FEATURES.window_samples)))
     assert sorted(os.listdir(out)) == ['labels.json', 'model.npz']
@@ -615,6 +622,7 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
     assert labels['recipe']['linear_probe'] == 0.1
     assert labels['recipe']['fit_weights'] == 'songs'
     assert labels['recipe']['fit_noise'] is noisy
+    assert labels['recipe']['fit_volume'] is quieter
     # musicnn's layers as published, its output layer fitted
     with np.load(out / 'model.npz') as got:
         for name, value in pretrained.musicnn_arrays().items():

@@ -751,7 +751,8 @@ def test_a_run_labels_its_recipe_and_split(run_here, demo_data):
         'spec_augment': False, 'noise': True, 'batch_per_song': None,
         'batch_per_class': 2, 'seed': 4, 'init_from': None,
         'linear_probe': None, 'fine_tune': False, 'fit_weights': 'windows',
-        'fit_shifts': 0, 'fit_noise': False}
+        'fit_shifts': 0, 'fit_noise': False,
+        'fit_volume': False}
     for artist in demo_data.artists:  # one held-out song each
         assert len(labels['val_songs'][artist]) == 1
         assert sorted(labels['val_songs'][artist] +
@@ -1854,8 +1855,56 @@ def test_statistics_windows_with_noise_add_a_noisy_copy_of_each(classes):
     assert np.std(ratios) > 1.0
     assert training.FIT_NOISE_SNR == (0.0, 20.0)
     with pytest.raises(training.ParameterError,
-                       match='noisy copies need an rng'):
+                       match='noisy or quieter copies need an rng'):
         next(training.statistics_windows(classes, window, noise=noise))
+
+
+@pytest.mark.parametrize('noisy', [False, True])
+def test_statistics_windows_with_volume_add_a_quieter_copy(classes, noisy):
+    from music_classification import augment
+    window = 4096
+    clean = list(training.statistics_windows(classes, window))
+    noise = augment.default_noise(sr=16000, seconds=2.0) if noisy else None
+    got = list(training.statistics_windows(
+        classes, window, noise=noise, rng=np.random.default_rng(2),
+        volume=True))
+    assert len(got) == 2 * len(clean)
+    volumes = {0: [], 1: []}
+    for (w, label, song), (a, la, sa), (b, lb, sb) in zip(
+            clean, got[::2], got[1::2]):
+        assert_array_equal(a, w)  # each window as it is, then its copy
+        assert (la, sa) == (lb, sb) == (label, song)
+        assert b.dtype == np.float32
+        if not w.any():
+            continue
+        # the copy over the window: its volume (with noise, a least-squares
+        # fit of the turned-down window plus noise)
+        volume = float(np.dot(b, w) / np.dot(w, w))
+        if noisy:
+            assert augment.rms(b - volume * w) > 1e-4
+        else:
+            assert_allclose(b, volume * w, rtol=1e-6, atol=1e-7)
+        volumes[int(label > 0)].append(volume)
+    # songs turned down to U(0.1, 1), "Other" sounds to U(0.05, 1), each
+    # copy drawn anew
+    for key, (low, high) in ((1, augment.SONG_VOLUME),
+                             (0, augment.OTHER_VOLUME)):
+        tolerance = 0.05 if noisy else 1e-6
+        assert low - tolerance <= min(volumes[key])
+        assert max(volumes[key]) <= high + tolerance
+        assert np.std(volumes[key]) > 0.1
+    # "Other" sounds turned further down than songs: below 0.1 in some of
+    # five draws of each
+    quietest = min(
+        float(np.dot(b, w) / np.dot(w, w)) for seed in range(5)
+        for (w, label, _), (b, _, _) in zip(clean, list(
+            training.statistics_windows(
+                classes, window, rng=np.random.default_rng(seed),
+                volume=True))[1::2]) if label == 0 and w.any())
+    assert quietest < augment.SONG_VOLUME[0]
+    with pytest.raises(training.ParameterError,
+                       match='noisy or quieter copies need an rng'):
+        next(training.statistics_windows(classes, window, volume=True))
 
 
 @pytest.mark.parametrize('fit_weights,shifts', [

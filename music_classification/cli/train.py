@@ -19,6 +19,7 @@ overrides a recipe's value. Whole songs are held out per artist
 import argparse
 import os
 
+from music_classification.augment import OTHER_VOLUME, SONG_VOLUME
 from music_classification.cli import command_parser, fail
 from music_classification.errors import MusicClassificationError
 from music_classification.features import COMPRESSIONS, MUSICNN_FEATURES
@@ -237,6 +238,16 @@ def parse_args(argv=None):
                         'below its song (a signal-to-noise ratio drawn for '
                         'each window): for a microphone in a noisy room; '
                         'twice the rows to fit'.format(*FIT_NOISE_SNR))
+    parser.add_argument('--fit-volume',
+                        action=argparse.BooleanOptionalAction, default=None,
+                        help='the fitted classifiers also read a copy of '
+                        'every training window (with --fit-noise, its noisy '
+                        'copy) turned down as the original\'s training '
+                        'turns its examples down: a song to {:g} to {:g} '
+                        'of its amplitude, an "Other" sound to {:g} to '
+                        '{:g}: for a quieter loudspeaker or a microphone '
+                        'further away; without --fit-noise, twice the rows '
+                        'to fit'.format(*SONG_VOLUME, *OTHER_VOLUME))
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
                         'fraction below 1; 0 for none')
@@ -378,7 +389,7 @@ def parse_args(argv=None):
     elif args.fine_tune:
         fail(PROG, '--fine-tune trains on after a --linear-probe: give '
              'both (and --init-from FOLDER, or --model musicnn)')
-    for flag in ('fit_weights', 'fit_shifts', 'fit_noise'):
+    for flag in ('fit_weights', 'fit_shifts', 'fit_noise', 'fit_volume'):
         if getattr(args, flag) and args.linear_probe is None and \
                 not args.stats_weight:
             fail(PROG, '--{} changes what is fitted: the statistics '
