@@ -1266,8 +1266,8 @@ def run_training(args):  # pragma: no mutate block
         print('fitting the output layer on the training songs ({})...'
               .format(', '.join(['linear probe, C = {:g}'.format(
                   args.linear_probe)] + how)), flush=True)
-        # each fit draws its noisy copies from a stream of its own, so
-        # that a resumed run's statistics classifier draws the same
+        # each fit draws its noisy or quieter copies from a stream of its
+        # own, so that a resumed run's statistics classifier draws the same
         print('output layer fitted on ' + _rows_phrase(fit_output_layer(
             model, classes, config, C=args.linear_probe, noise=noise,
             rng=np.random.default_rng([args.seed, 3]), **fitted),
@@ -1373,8 +1373,7 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
         sounds of an "Other" dataset share one).
     """
     from music_classification.augment import (
-        OTHER_VOLUME, SONG_VOLUME, add_noise_at_snr, change_volume,
-        fit_to_length, rms)
+        OTHER_VOLUME, add_noise_at_snr, change_volume, fit_to_length, rms)
     from music_classification.predict import window_starts
     low, high = snr_db or FIT_NOISE_SNR
     if (noise is not None or volume) and rng is None:

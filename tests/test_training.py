@@ -1875,7 +1875,8 @@ def test_statistics_windows_with_volume_add_a_quieter_copy(classes, noisy):
         assert_array_equal(a, w)  # each window as it is, then its copy
         assert (la, sa) == (lb, sb) == (label, song)
         assert b.dtype == np.float32
-        if not w.any():
+        if not w.any():  # turned down, a silent window stays silent
+            assert noisy or not b.any()
             continue
         # the copy over the window: its volume (with noise, a least-squares
         # fit of the turned-down window plus noise)
@@ -1902,6 +1903,15 @@ def test_statistics_windows_with_volume_add_a_quieter_copy(classes, noisy):
                 classes, window, rng=np.random.default_rng(seed),
                 volume=True))[1::2]) if label == 0 and w.any())
     assert quietest < augment.SONG_VOLUME[0]
+    if noisy:
+        # the noise first, drawn as --fit-noise alone draws it, then the
+        # volume: the first copy is --fit-noise's first copy turned down
+        assert clean[0][0].any()
+        alone = list(training.statistics_windows(
+            classes, window, noise=noise, rng=np.random.default_rng(2)))[1][0]
+        volume = float(np.dot(got[1][0], alone) / np.dot(alone, alone))
+        assert 0.05 <= volume < 1
+        assert_allclose(got[1][0], volume * alone, rtol=1e-5, atol=1e-7)
     with pytest.raises(training.ParameterError,
                        match='noisy or quieter copies need an rng'):
         next(training.statistics_windows(classes, window, volume=True))
@@ -1909,7 +1919,7 @@ def test_statistics_windows_with_volume_add_a_quieter_copy(classes, noisy):
 
 @pytest.mark.parametrize('fit_weights,shifts', [
     ('windows', (0,)), ('songs', (0,)), ('songs', (0, -4, 4)),
-    ('songs', 'noise')])
+    ('songs', 'noise'), ('songs', 'volume')])
 def test_fit_statistics_classifier_learns_the_training_windows(
         classes, fit_weights, shifts):
     from music_classification.augment import default_noise
@@ -1918,6 +1928,8 @@ def test_fit_statistics_classifier_learns_the_training_windows(
     noisy = {}
     if shifts == 'noise':  # every window and its noisy copy, as drawn
         shifts, noisy = (0,), dict(noise=default_noise(seconds=2.0))
+    elif shifts == 'volume':  # and its quieter copy
+        shifts, noisy = (0,), dict(volume=True)
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
     model = SMALL_CNN(n_classes=3, input_shape=config.input_shape, width=4)
@@ -1945,7 +1957,8 @@ def test_fit_statistics_classifier_learns_the_training_windows(
 
 @pytest.mark.parametrize('members,fit_weights,shifts', [
     (1, 'windows', (0,)), (2, 'windows', (0,)), (1, 'songs', (0,)),
-    (1, 'songs', (0, -2, 2)), (1, 'songs', 'noise')])
+    (1, 'songs', (0, -2, 2)), (1, 'songs', 'noise'),
+    (1, 'songs', 'volume')])
 def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
         classes, members, fit_weights, shifts):
     from music_classification.augment import default_noise
@@ -1953,6 +1966,8 @@ def test_fit_output_layer_is_a_logistic_regression_on_the_embedding(
     noisy = {}
     if shifts == 'noise':  # every window and its noisy copy, as drawn
         shifts, noisy = (0,), dict(noise=default_noise(seconds=2.0))
+    elif shifts == 'volume':  # and its quieter copy
+        shifts, noisy = (0,), dict(volume=True)
     config = training.FeatureConfig(length=16, n_mels=32, compression='db',
                                     normalize='window')
     np.random.seed(3)

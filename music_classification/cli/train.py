@@ -242,11 +242,11 @@ def parse_args(argv=None):
                         action=argparse.BooleanOptionalAction, default=None,
                         help='the fitted classifiers also read a copy of '
                         'every training window (with --fit-noise, its noisy '
-                        'copy) turned down as the original\'s training '
-                        'turns its examples down: a song to {:g} to {:g} '
+                        'copy) turned down as the original\'s volume '
+                        'augmentation does: a song to {:g} to {:g} '
                         'of its amplitude, an "Other" sound to {:g} to '
-                        '{:g}: for a quieter loudspeaker or a microphone '
-                        'further away; without --fit-noise, twice the rows '
+                        '{:g}: for a quieter loudspeaker or a lower '
+                        'input gain; without --fit-noise, twice the rows '
                         'to fit'.format(*SONG_VOLUME, *OTHER_VOLUME))
     parser.add_argument('--val-songs', type=float, default=1,
                         help='songs held out per artist (an integer), or a '
