@@ -1350,9 +1350,10 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
     one's copy stays silent). With ``volume``, each window is followed by
     a copy (the noisy one, with ``noise``) turned down as the original's
     training turns its examples down
-    (:func:`~music_classification.augment.change_volume`): a song's
-    window to U(:data:`~music_classification.augment.SONG_VOLUME`) of its
-    amplitude, an "Other" sound to U(:data:`~music_classification.augment.
+    (:func:`~music_classification.augment.change_volume` over the
+    dataset's ``volume_range``): a song's window to
+    U(:data:`~music_classification.augment.SONG_VOLUME`) of its amplitude,
+    an "Other" sound to U(:data:`~music_classification.augment.
     OTHER_VOLUME`), each copy drawn anew.
 
     Args:
@@ -1373,13 +1374,13 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
         sounds of an "Other" dataset share one).
     """
     from music_classification.augment import (
-        OTHER_VOLUME, add_noise_at_snr, change_volume, fit_to_length, rms)
+        add_noise_at_snr, change_volume, fit_to_length, rms)
     from music_classification.predict import window_starts
     low, high = snr_db or FIT_NOISE_SNR
     if (noise is not None or volume) and rng is None:
         raise ParameterError('noisy or quieter copies need an rng')
 
-    def with_copy(wave, label, song, level):
+    def with_copy(wave, label, song, level, volumes):
         yield wave, label, song
         copy = wave
         if noise is not None:
@@ -1393,20 +1394,20 @@ def statistics_windows(classes, window, *, noise=None, rng=None,
     song = 0
     for label, datasets in enumerate(classes):
         for dataset in datasets:
-            volumes = SONG_VOLUME if hasattr(dataset, 'all_data') \
-                else OTHER_VOLUME
+            # the original's volume range of the dataset's kind
+            volumes = dataset.volume_range
             if hasattr(dataset, 'all_data'):
                 y = fit_to_length(dataset.all_data, max(
                     window, len(dataset.all_data)))
                 level = rms(dataset.all_data) if noise is not None else 0
                 for s in window_starts(len(y), window, window // 2):
                     yield from with_copy(y[s:s + window], label, song,
-                                         level)
+                                         level, volumes)
             else:
                 for sound in dataset.sounds:
                     yield from with_copy(
                         fit_to_length(sound, window), label, song,
-                        rms(sound) if noise is not None else 0)
+                        rms(sound) if noise is not None else 0, volumes)
             song += 1
 
 
