@@ -860,8 +860,9 @@ class SnapshotEnsemble(_RunFraction, chainer.training.Extension):
 
 #: The settings of each ``--recipe``. ``article``: the original's, as its
 #: code had them. ``improved``: the ingredients this project's measurements
-#: on real music kept (README, "Does it work on real music?", "Band shifts
-#: and MFCC statistics", "Snapshot ensembles" and "Time stretch").
+#: on real music kept (README, "Does it work on real music?";
+#: docs/experiments.md, "Band shifts and MFCC statistics", "Snapshot
+#: ensembles" and "Time stretch").
 RECIPES = {
     'article': dict(model='music_net', n_mels=256, length=160,
                     compression='log1p', normalize='none', spec_augment=False,
