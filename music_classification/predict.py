@@ -3,6 +3,7 @@
 import chainer
 import numpy as np
 
+from music_classification.errors import ParameterError
 from music_classification.features import WINDOW_SAMPLES, FeatureConfig
 
 
@@ -72,7 +73,13 @@ def clip_windows(y, *, config, hop_seconds=5.0,
         tuple: ``(y, starts, every)``: ``y`` zero-padded at its end to at
         least one clip, the clip starts ``(n_clips,)`` and the window
         starts ``(n_clips * per_clip,)``, clip-major, in samples.
+
+    Raises:
+        ParameterError: ``hop_seconds`` is not above 0.
     """
+    if not hop_seconds > 0:  # (NaN too) a hop of 0 would never end
+        raise ParameterError('the hop between clips must be above 0 '
+                             'seconds, not {:g}'.format(hop_seconds))
     window = config.window_samples
     clip = max(window, int(round(clip_seconds * config.sr)))
     if len(y) < clip:

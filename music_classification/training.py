@@ -49,7 +49,7 @@ from chainer.training import extensions
 import numpy as np
 
 from music_classification import audio, collection, pretrained
-from music_classification.augment import SONG_VOLUME
+from music_classification.augment import OTHER_VOLUME, SONG_VOLUME
 from music_classification.dataset import READ_DATASET, READ_DATASET2
 from music_classification.errors import (
     DatasetError, MusicClassificationError, ParameterError)
@@ -1065,8 +1065,11 @@ def check_out_folder(args, rank, now):
 
     Removes what an interrupted snapshot write left (Chainer writes into a
     ``tmpsnapshot_iter_*`` folder, then moves the file). Without --resume,
-    a folder holding another run's labels.json or snapshots is refused
-    unless --force (which removes its snapshots). With --resume, the
+    a folder holding another run's model.npz or snapshots is refused
+    unless --force, which removes them (so that the new labels.json is never
+    paired with the old run's model, even if the new run is interrupted);
+    a folder holding only the labels.json of a run that ended before
+    saving anything is started over. With --resume, the
     run's labels.json must match ``now`` (classes, features, architecture,
     song split); each difference is named, and a resume that will load no
     snapshot (none there, or ``--snapshot-every 0``) says so.
@@ -1086,17 +1089,29 @@ def check_out_folder(args, rank, now):
                        'snapshot\'s folder); the rest is left as it is')
                       .format(tmp), flush=True)
     labels_path = os.path.join(args.out, 'labels.json')
+    model_path = os.path.join(args.out, 'model.npz')
     if not args.resume:
-        if (snapshots or os.path.exists(labels_path)) and not args.force:
-            raise ParameterError('{} holds another run ({}); continue it with '
-                     '--resume, start over with --force, or choose another '
-                     '--out'.format(args.out, ', '.join(
-                         os.path.basename(p) for p in
-                         ([labels_path] if os.path.exists(labels_path)
-                          else []) + snapshots)))
-        if rank == 0:
-            for path in snapshots:  # --force: a later --resume must not
-                os.remove(path)     # load the old run's state
+        kept = [p for p in (labels_path, model_path) if os.path.exists(p)] \
+            + snapshots
+        old = [p for p in kept if p != labels_path]  # what a run left
+        if old and not args.force:
+            trains = getattr(args, 'linear_probe', None) is None \
+                or getattr(args, 'fine_tune', False)
+            raise ParameterError('{} holds another run ({}); {}start over '
+                     'with --force, or choose another --out'.format(
+                         args.out, ', '.join(os.path.basename(p)
+                                             for p in kept),
+                         'continue it with --resume, ' if trains else ''))
+        if kept == [labels_path] and not args.force and rank == 0:
+            print('{}: the run there ended before saving anything; '
+                  'starting over'.format(args.out), flush=True)
+        if rank == 0 and old:
+            # --force: the old model must not stay beside the new
+            # labels.json, nor a later --resume load the old run's state
+            for path in old:
+                os.remove(path)
+            print('--force: removed the old run\'s {}'.format(', '.join(
+                os.path.basename(p) for p in old)), flush=True)
         return
     if not snapshots:
         print('--resume: no snapshot in {}; starting from scratch'
@@ -1199,7 +1214,8 @@ def run_training(args):  # pragma: no mutate block
     """Train as ``music-classification train`` with parsed ``args``.
 
     Writes ``args.out``: labels.json first, then the log, plots, snapshots
-    and, at the end, model.npz (rank 0 only under ChainerMN); a linear
+    and, at the end, model.npz (rank 0 only under ChainerMN); a folder it
+    created is removed again if the run stops while it is empty. A linear
     probe (``--linear-probe``) trains nothing and writes no log, plots or
     snapshots, unless ``--fine-tune`` trains every layer after it.
 
@@ -1211,7 +1227,20 @@ def run_training(args):  # pragma: no mutate block
             holds another run (on every rank).
     """
     config = feature_config(args)
+    new = not os.path.exists(args.out)
     writable_folder(args.out)  # before minutes of loading songs
+    try:
+        return _run_training(args, config)
+    except BaseException:
+        try:  # a refused or interrupted run leaves no empty new folder
+            if new and not os.listdir(args.out):
+                os.rmdir(args.out)
+        except OSError:  # (another rank's, gone already)
+            pass
+        raise
+
+
+def _run_training(args, config):  # pragma: no mutate block
     comm, rank, size, device = communicator(args)
     songs, train_songs, val_songs, classes, val = on_every_rank(
         comm, build_datasets, args, config, rank)
@@ -1255,9 +1284,10 @@ def run_training(args):  # pragma: no mutate block
         ('also {} mel bands down and up'.format(bands), bands),
         ('each window also with noise {:g} to {:g} dB below its song'
          .format(*FIT_NOISE_SNR), settings['fit_noise']),
-        ('{} turned down to {:g} to {:g} of its amplitude'.format(
-            'that copy' if settings['fit_noise'] else 'each window also',
-            *SONG_VOLUME), settings['fit_volume'])) if wanted]
+        ('{} turned down to {:g} to {:g} of its amplitude ("Other" sounds '
+         '{:g} to {:g})'.format(
+             'that copy' if settings['fit_noise'] else 'each window also',
+             *SONG_VOLUME, *OTHER_VOLUME), settings['fit_volume'])) if wanted]
     fitted = dict(fit_weights=settings['fit_weights'],
                   shifts=fit_shifts(bands), volume=settings['fit_volume'])
     noise = audio.load_noise(args.noise, sr=config.sr) \

@@ -7,7 +7,7 @@ import pytest
 import soundfile
 
 from music_classification import evaluation, predict
-from music_classification.errors import DatasetError
+from music_classification.errors import DatasetError, ParameterError
 from music_classification.features import FeatureConfig
 
 from conftest import tone, write_float_wav
@@ -376,3 +376,12 @@ def test_predict_windows_is_the_mean_of_its_windows_predictions(
             y[s + i:s + i + window][None])).array[0] for i in inside], 0)
             for s in starts]
     assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('hop', [0.0, -1.0, float('nan')])
+def test_clip_windows_refuses_a_hop_not_above_0(hop):
+    # a hop of 0 would lay out clips without end
+    with pytest.raises(ParameterError, match='the hop between clips must be '
+                       'above 0 seconds'):
+        predict.clip_windows(np.ones(200000, np.float32),
+                             config=FeatureConfig(), hop_seconds=hop)

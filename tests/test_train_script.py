@@ -197,7 +197,7 @@ def test_a_folder_with_another_run_is_not_overwritten(trained, demo_data,
     assert result.returncode != 0
     assert result.stderr.strip().startswith(
         'music-classification train: {} holds another run (labels.json, '
-        'snapshot_iter_'.format(out))
+        'model.npz, snapshot_iter_'.format(out))
     assert '--resume' in result.stderr and '--force' in result.stderr
     assert (out / 'labels.json').read_bytes() == before
     # --force starts over there, removing the old run's snapshots; what an
@@ -328,11 +328,11 @@ def test_a_linear_probe_fits_only_the_output_layer(trained, demo_data,
              '--linear-probe: give both'),
             # nothing fitted to weigh or shift: the article's recipe, no
             # probe
-            (['--fit-weights', 'songs'], '--fit-weights changes what is '
-             'fitted'),
-            (['--fit-shifts', '2'], '--fit-shifts changes what is fitted'),
-            (['--fit-noise'], '--fit-noise changes what is fitted'),
-            (['--fit-volume'], '--fit-volume changes what is fitted'),
+            (['--fit-weights', 'songs'], '--fit-weights needs something '
+             'fitted: use --recipe musicnn'),
+            (['--fit-shifts', '2'], '--fit-shifts needs something fitted'),
+            (['--fit-noise'], '--fit-noise needs something fitted'),
+            (['--fit-volume'], '--fit-volume needs something fitted'),
             (['--init-from', str(out), '--fit-shifts', '-1'],
              '--fit-shifts must be 0 or more, got -1')):
         if not flags or not flags[0].startswith(('--fit', '--fine')):
@@ -600,7 +600,8 @@ def test_the_musicnn_recipe_fits_only_musicnns_output_layer(demo_data,
         'C = 0.1, every artist and song weighed alike{}{})'.format(
             ', each window also with noise 0 to 20 dB below its song'
             if noisy else '', ', {} turned down to 0.1 to 1 of its '
-            'amplitude'.format('that copy' if noisy else 'each window also')
+            'amplitude ("Other" sounds 0.05 to 1)'.format(
+                'that copy' if noisy else 'each window also')
             if quieter else '') in result.stdout
     windows = int(re.search(r'output layer fitted on (\d+) windows',
                             result.stdout).group(1))
@@ -730,3 +731,51 @@ def test_the_musicnn_probe_refuses_training_flags(demo_data, tmp_path,
     assert bad.stderr.strip() == 'music-classification train: ' + \
         message.format(probe)
     assert not os.path.exists(tmp_path / 'bad')
+
+
+@pytest.mark.parametrize('command, hop', [('predict', '0'),
+                                          ('evaluate', '-1')])
+def test_a_hop_that_is_not_above_0_is_refused_in_one_line(trained, demo_data,
+                                                          command, hop):
+    # a hop of 0 would lay out clips forever
+    out, _ = trained
+    song = demo_data.songs[demo_data.artists[0]][0]
+    result = run(cli(command) + ['--model', str(out), '--hop', hop] +
+                 ([song] if command == 'predict' else []))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'music-classification {}: --hop must be above 0 seconds, not {}'
+        .format(command, hop))
+
+
+def test_a_refused_run_leaves_no_empty_folder(demo_data, tmp_path):
+    # the folder it made before reading the songs goes again; one that was
+    # there before stays
+    for out, made in ((tmp_path / 'new', False), (tmp_path / 'mine', True)):
+        if made:
+            out.mkdir()
+        result = run(train_cmd(demo_data, out, '--iterations', '1',
+                               '--val-songs', '5'))
+        assert result.returncode == 1
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert 'leaves none to train on' in result.stderr
+        assert os.path.isdir(out) == made
+
+
+def test_ctrl_c_ends_training_with_one_line(demo_data, tmp_path):
+    out = tmp_path / 'run'
+    proc = subprocess.Popen(
+        train_cmd(demo_data, out, '--iterations', '100000',
+                  '--snapshot-every', '2'),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not glob.glob(str(out / 'snapshot_iter_*')):  # training by now
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == \
+        'music-classification train: interrupted'
+    assert 'model.npz' not in os.listdir(out)

@@ -518,6 +518,52 @@ def test_another_run_is_refused_and_named(tmp_path):
         training.check_out_folder(out_args(tmp_path), 0, NOW)
 
 
+def test_a_run_that_saved_nothing_is_started_over(tmp_path, capsys):
+    # labels.json alone: the run there stopped before its first snapshot
+    # or its model, so nothing is lost and no flag is needed
+    write_labels(tmp_path)
+    training.check_out_folder(out_args(tmp_path), 0, NOW)
+    assert os.listdir(tmp_path) == ['labels.json']
+    assert capsys.readouterr().out == (
+        '{}: the run there ended before saving anything; starting over\n'
+        .format(tmp_path))
+
+
+@pytest.mark.parametrize('probe, fine_tune, resume', [
+    (None, False, True), (0.1, False, False), (0.1, True, True)])
+def test_a_saved_model_is_refused_and_resume_offered_where_it_trains(
+        tmp_path, probe, fine_tune, resume):
+    # a linear probe trains nothing, so it has nothing to --resume
+    write_labels(tmp_path)
+    (tmp_path / 'model.npz').write_bytes(b'x')
+    args = out_args(tmp_path)
+    args.linear_probe, args.fine_tune = probe, fine_tune
+    with pytest.raises(training.ParameterError) as e:
+        training.check_out_folder(args, 0, NOW)
+    assert str(e.value) == (
+        '{} holds another run (labels.json, model.npz); {}start over with '
+        '--force, or choose another --out'.format(
+            tmp_path, 'continue it with --resume, ' if resume else ''))
+
+
+@pytest.mark.parametrize('rank', [0, 1])
+def test_force_removes_the_old_model_on_rank_0(tmp_path, rank, capsys):
+    # the new run's labels.json must never sit beside the old run's model,
+    # even if the new run is interrupted before saving its own
+    write_labels(tmp_path)
+    (tmp_path / 'model.npz').write_bytes(b'x')
+    (tmp_path / 'snapshot_iter_3').write_bytes(b'x')
+    training.check_out_folder(out_args(tmp_path, force=True), rank, NOW)
+    left = sorted(os.listdir(tmp_path))
+    if rank:
+        assert left == ['labels.json', 'model.npz', 'snapshot_iter_3']
+        assert capsys.readouterr().out == ''
+    else:
+        assert left == ['labels.json']
+        assert capsys.readouterr().out == (
+            "--force: removed the old run's model.npz, snapshot_iter_3\n")
+
+
 @pytest.mark.parametrize('rank', [0, 1])
 def test_force_removes_the_old_snapshots_on_rank_0(tmp_path, rank):
     write_labels(tmp_path)

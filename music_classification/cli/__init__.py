@@ -64,14 +64,21 @@ def run(command, argv=None):
     """Run one command's ``main`` with ``argv`` (default: ``sys.argv[1:]``).
 
     Figures are written without a display (matplotlib's Agg backend), except
-    by ``listen``, whose live window needs one.
+    by ``listen``, whose live window needs one. Ctrl-C ends the command with
+    one line, ``music-classification <command>: interrupted``, and status
+    130 (files are written under a temporary name and renamed, so an
+    interrupted command leaves none half-written).
     """
     if command != 'listen':
         import matplotlib
         matplotlib.use('Agg')
     module = importlib.import_module(
         'music_classification.cli.' + COMMANDS[command][0])
-    return module.main(sys.argv[1:] if argv is None else argv)
+    try:
+        return module.main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print('{} {}: interrupted'.format(PROG, command), file=sys.stderr)
+        sys.exit(130)
 
 
 def main(argv=None):

@@ -99,6 +99,9 @@ def main(argv=None):
     parser.add_argument('--json', action='store_true',
                         help='print everything as JSON')
     args = parser.parse_args(argv)
+    if not args.hop > 0:  # before loading the model
+        sys.exit(PROG + ': --hop must be above 0 seconds, not {:g}'
+                 .format(args.hop))
 
     def progress(n, total, path):
         if total > 1 and not args.json:

@@ -138,6 +138,9 @@ def main(argv=None):
     parser.add_argument('--artistgram', default=None, metavar='DIR',
                         help='write a probability timeline PNG per file here')
     args = parser.parse_args(argv)
+    if not args.hop > 0:  # before loading the model
+        sys.exit(PROG + ': --hop must be above 0 seconds, not {:g}'
+                 .format(args.hop))
 
     try:
         model, names, config = collection.load_trained(args.model)

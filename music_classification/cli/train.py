@@ -258,7 +258,7 @@ def parse_args(argv=None):
                         help='continue from the latest snapshot in --out')
     parser.add_argument('--force', action='store_true',
                         help='start afresh in an --out that holds another '
-                        'run (its snapshots are removed)')
+                        'run (its model.npz and snapshots are removed)')
     parser.add_argument('--snapshot-every', type=int, default=500,
                         help='iterations between snapshots (the most a '
                         'killed run loses); 0: none')
@@ -392,9 +392,9 @@ def parse_args(argv=None):
     for flag in ('fit_weights', 'fit_shifts', 'fit_noise', 'fit_volume'):
         if getattr(args, flag) and args.linear_probe is None and \
                 not args.stats_weight:
-            fail(PROG, '--{} changes what is fitted: the statistics '
-                 'classifier (--stats-weight above 0, or --recipe '
-                 'improved) or a --linear-probe\'s output layer'.format(
+            fail(PROG, '--{} needs something fitted: use --recipe '
+                 'musicnn (or --linear-probe), or --stats-weight above 0 '
+                 '(as --recipe improved has)'.format(
                      flag.replace('_', '-')))
     if args.balance_songs and args.batch_per_class is None:
         fail(PROG, '--balance-songs needs --batch-per-class (or --recipe '
