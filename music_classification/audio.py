@@ -19,7 +19,10 @@ both. A file whose sample rate is not the expected one is an error that names
 both rates, or is resampled (soxr, high quality) with ``resample=True``.
 """
 
+import contextlib
 import os
+import re
+import sys
 
 import numpy as np
 
@@ -40,6 +43,40 @@ def _check_file(path):
     if os.path.getsize(path) == 0:
         raise AudioFileError('{}: the file is empty (0 bytes)'.format(path))
     return path
+
+
+@contextlib.contextmanager
+def _decoder_notes_discarded():
+    # libsndfile's MP3 decoder (mpg123) writes notes such as "Note: Trying
+    # to resync..." straight to file descriptor 2 while it reads a damaged
+    # or non-MP3 file; the one line of AudioFileError says what went wrong
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 to silence
+        yield
+        return
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _decode_error(path, error):
+    # libsndfile says "Error opening '<path>': <reason>."; the path is
+    # named once, and a file that exists is not "possibly a pipe"
+    reason = re.sub(r"^Error opening '.*?': ", '', str(error),
+                    flags=re.S).rstrip('.')
+    reason = re.sub(r'^Error ?: ', '', reason)  # "Error : flac decoder ..."
+    if reason.startswith('File does not exist or is not a regular file'):
+        reason = 'not an audio format libsndfile can read (not audio, or ' \
+                 'damaged)'
+    return AudioFileError('{}: cannot decode audio: {}. Supported: WAV '
+                          '(8/16/24/32-bit PCM, float), FLAC, OGG, Opus, '
+                          'MP3'.format(path, reason))
 
 
 def load_audio(path, *, sr=16000, resample=False, mono=True,
@@ -69,12 +106,12 @@ def load_audio(path, *, sr=16000, resample=False, mono=True,
 
     path = _check_file(path)
     try:
-        y, file_sr = soundfile.read(path, dtype='float64', always_2d=True)
+        with _decoder_notes_discarded():
+            y, file_sr = soundfile.read(path, dtype='float64',
+                                        always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, TypeError,
             ValueError) as e:
-        raise AudioFileError(
-            '{}: cannot decode audio: {}. Supported: WAV (8/16/24/32-bit '
-            'PCM, float), FLAC, OGG, Opus, MP3'.format(path, e)) from None
+        raise _decode_error(path, e) from None
     if y.shape[0] == 0:
         raise AudioFileError('{}: the file holds no audio samples'.format(
             path))

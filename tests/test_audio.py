@@ -117,6 +117,30 @@ def test_corrupt_header(tmp_path):
         load_audio(path)
 
 
+@pytest.mark.parametrize('name, content, reason', [
+    # libsndfile tries its MP3 decoder, which writes notes to descriptor 2
+    ('text.mp3', b'hello, this is text\n' * 100,
+     'not an audio format libsndfile can read (not audio, or damaged)'),
+    ('noise.ogg', bytes(range(256)) * 20, 'Format not recognised'),
+    # a FLAC file cut short: libsndfile's "Error : flac decoder lost sync"
+    ('cut.flac', None, 'flac decoder lost sync')])
+def test_undecodable_files_are_one_line(tmp_path, capfd, name, content,
+                                        reason):
+    path = tmp_path / name
+    if content is None:
+        soundfile.write(str(path), np.random.default_rng(0).standard_normal(
+            SR * 10) * 0.1, SR)
+        content = path.read_bytes()[:path.stat().st_size // 3]
+    path.write_bytes(content)
+    capfd.readouterr()
+    with pytest.raises(AudioFileError) as e:
+        load_audio(path)
+    assert str(e.value) == (
+        '{}: cannot decode audio: {}. Supported: WAV (8/16/24/32-bit PCM, '
+        'float), FLAC, OGG, Opus, MP3'.format(path, reason))
+    assert capfd.readouterr() == ('', '')  # nothing from the decoder
+
+
 def test_header_without_samples(tmp_path):
     path = write_wav_bytes(tmp_path / 'nothing.wav', np.zeros(0), SR, 16)
     with pytest.raises(AudioFileError, match='nothing.wav: .*no audio'):
