@@ -1846,12 +1846,29 @@ def add_reports(trainer, args, keys):  # pragma: no mutate block
         trigger=(args.log_every, 'iteration'), file_name='accuracy.png'))
     # Print the log as a table, to the sys.stdout of now (PrintReport's
     # default is the one of when Chainer was imported)
-    trainer.extend(extensions.PrintReport(keys + ['elapsed_time'],
-                                          out=sys.stdout))
+    trainer.extend(extensions.PrintReport(
+        keys + ['elapsed_time'], out=sys.stdout if not args.no_progress
+        else PlainText(sys.stdout)))
     if not args.no_progress:
         # Progress bar
         trainer.extend(extensions.ProgressBar(update_interval=1,
                                               out=sys.stdout))
+
+
+class PlainText:
+    """A text stream without the ``ESC [ J`` (erase below) that Chainer's
+    PrintReport writes before each row to erase the progress bar: with
+    ``--no-progress`` there is no bar, and a log piped to a file or
+    ``tee`` gets plain lines."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def write(self, text):
+        return self.out.write(text.replace('\033[J', ''))
+
+    def flush(self):
+        self.out.flush()
 
 
 def parameter_checksum(model):

@@ -37,6 +37,8 @@ def trained(demo_data, tmp_path_factory):
 
 def test_training_writes_everything(trained, demo_data):
     out, result = trained
+    # --no-progress: plain lines, without the escape that erases a bar
+    assert 'main/loss' in result.stdout and '\033' not in result.stdout
     assert {'model.npz', 'labels.json', 'log', 'loss.png', 'accuracy.png',
             'snapshot_iter_12'} <= set(os.listdir(out))
     assert not [f for f in os.listdir(out) if f.endswith('.tmp')]
