@@ -96,9 +96,14 @@ def test_script(sources, tmp_path):
         [*cli('prepare'),
          str(sources), '--out', str(tmp_path / 'out')],
         capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(
-        'converted 3, already there 0, removed 0, skipped 1')
+    # the summary on stdout; the file skipped on stderr, and status 1
+    assert result.stdout.strip() == \
+        'converted 3, already there 0, removed 0, skipped 1'
+    assert result.stderr.strip().startswith(
+        'music-classification prepare: skipped {}: cannot decode'.format(
+            sources / 'Bob' / 'broken.mp3'))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 1
 
 
 @pytest.mark.parametrize('command, flag', [

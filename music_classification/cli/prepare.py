@@ -43,11 +43,14 @@ def main(argv=None):
     parser.add_argument('--bits', '-b', type=int, choices=[8, 16], default=16,
                         help='8: unsigned like the original; 16: signed')
     args = parser.parse_args(argv)
+
+    def log(line):  # skipped, truncated, renamed or removed: on stderr
+        print(PROG + ': ' + line, file=sys.stderr, flush=True)
     try:
         writable_folder(args.out)
         summary = prepare_collection(args.sources, args.out,
                                      group=args.group, bits=args.bits,
-                                     other=args.other)
+                                     other=args.other, log=log)
     except MusicClassificationError as e:
         sys.exit(PROG + ': {}'.format(e))
     except KeyboardInterrupt:
@@ -57,4 +60,6 @@ def main(argv=None):
                  'are complete, rerun to convert the rest')
     print('converted {converted}, already there {reused}, removed {removed}, '
           'skipped {n}'.format(n=len(summary['skipped']), **summary))
+    if summary['skipped']:  # as predict and evaluate: a file not done
+        sys.exit(1)
 
