@@ -1272,7 +1272,10 @@ def _run_training(args, config):  # pragma: no mutate block
         ensemble=_ensemble(args.members, args.ensemble_snapshots,
                            args.ensemble_from), **split))
     if rank == 0:
-        save_run_labels(args, songs.class_names, config, spec, split)
+        save_run_labels(args, songs.class_names, config, spec, split,
+                        other_sounds=[path for ds in classes[0]
+                                      for path in getattr(ds, 'files', [])
+                                      if path is not None])  # (silence)
 
     model.to_device(device)
     device.use()
@@ -1726,10 +1729,11 @@ def _rows_phrase(rows, shifts):
         rows, rows // len(shifts), len(shifts))
 
 
-def save_run_labels(args, class_names, config, spec,
-                    split):  # pragma: no mutate block
-    """labels.json: classes, features, architecture (``spec``), recipe and
-    split."""
+def save_run_labels(args, class_names, config, spec, split,
+                    other_sounds=()):  # pragma: no mutate block
+    """labels.json: classes, features, architecture (``spec``), recipe,
+    split and the "Other" sounds trained on (``other_sounds``, each of them
+    in every run: ``evaluate`` warns when they are scored)."""
     collection.save_labels(
         os.path.join(args.out, 'labels.json'), class_names, config,
         model=spec,
@@ -1750,7 +1754,7 @@ def save_run_labels(args, class_names, config, spec,
                     init_from=args.init_from,
                     linear_probe=args.linear_probe,
                     fine_tune=args.fine_tune, **fit_settings(args)),
-        **split)
+        other_sounds=list(other_sounds), **split)
 
 
 def build_trainer(args, model, iterator, config, device, comm,

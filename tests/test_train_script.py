@@ -72,10 +72,20 @@ def test_evaluate_scores_the_held_out_songs(trained, demo_data):
     held_out = sorted(p for v in labels['val_songs'].values() for p in v)
     base = [*cli('evaluate'),
             '--model', str(out)]
-    # by default: the run's held-out songs, from labels.json
+    # by default: the run's held-out songs, from labels.json; the "Other"
+    # sounds given were all trained on (labels.json lists them), and the
+    # scores say so
+    sounds = sorted(os.path.join(demo_data.other_dir, f)
+                    for f in os.listdir(demo_data.other_dir))
+    assert sorted(labels['other_sounds']) == sounds
     result = run(base + ['--other', demo_data.other_dir])
     assert result.returncode == 0, result.stderr
-    assert 'warning' not in result.stderr
+    assert [e for e in result.stderr.splitlines() if 'warning' in e] == [
+        'music-classification evaluate: warning: {} of the "Other" sounds '
+        'scored were used in training (a run trains on every sound of its '
+        '--other folder): score "Other" on sounds it has not heard'.format(
+            len(sounds))]
+    assert 'warning' not in run(base).stderr
     last = result.stdout.strip().splitlines()[-1]
     fields = dict(kv.split('=') for kv in last.split())
     assert set(fields) == {'clip_accuracy', 'song_accuracy', 'songs',

@@ -85,7 +85,9 @@ def main(argv=None):
                         help='songs the model did not train on (default), '
                         'those it trained on, or all')
     parser.add_argument('--other', '-O', default=None,
-                        help='folder of non-music sounds (class "Other")')
+                        help='folder of non-music sounds (class "Other") '
+                        'the run has not heard (it trains on all of its own '
+                        '--other folder)')
     parser.add_argument('--hop', type=float, default=5.0,
                         help='seconds between clip starts')
     parser.add_argument('--resample', action='store_true',
@@ -121,12 +123,22 @@ def main(argv=None):
             print(PROG + ': warning: {} of the songs scored were used in '
                   'training: their figures are training accuracy'.format(
                       n_trained), file=sys.stderr)
+        trained_others = {os.path.realpath(p)
+                          for p in info.get('other_sounds', [])}
+        n_others = sum(os.path.realpath(p) in trained_others
+                       for p in others or [])
+        if n_others:
+            print(PROG + ': warning: {} of the "Other" sounds scored were '
+                  'used in training (a run trains on every sound of its '
+                  '--other folder): score "Other" on sounds it has not '
+                  'heard'.format(n_others), file=sys.stderr)
         result = evaluation.evaluate_songs(
             model, class_names, config, songs, others, hop_seconds=args.hop,
             resample=args.resample, progress=progress)
     except MusicClassificationError as e:
         sys.exit(PROG + ': {}'.format(e))
     result['trained_songs_scored'] = n_trained
+    result['trained_others_scored'] = n_others
     for skipped in result['skipped']:
         print(PROG + ': skipped {}'.format(skipped['error']),
               file=sys.stderr)
