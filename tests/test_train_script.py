@@ -791,3 +791,27 @@ def test_ctrl_c_ends_training_with_one_line(demo_data, tmp_path):
     assert err.strip().splitlines()[-1] == \
         'music-classification train: interrupted'
     assert 'model.npz' not in os.listdir(out)
+
+
+def test_a_warning_is_one_line(demo_data, tmp_path):
+    # a song shorter than one window is zero-padded, with a warning that
+    # reads as the command's other notices: no source file, no code line
+    from conftest import tone, write_float_wav
+    music = tmp_path / 'music'
+    for artist in demo_data.artists:
+        os.makedirs(music / artist)
+        for song in demo_data.songs[artist]:
+            os.symlink(song, music / artist / os.path.basename(song))
+    short = write_float_wav(music / demo_data.artists[0] / 'short.wav',
+                            tone(seconds=0.5))
+    cmd = train_cmd(demo_data, tmp_path / 'run', '--iterations', '1',
+                    '--snapshot-every', '0')
+    cmd[cmd.index('--music') + 1] = str(music)
+    result = run(cmd)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if 'short' in line]
+    assert warned == [
+        'music-classification train: warning: {}: 0.50 s long, shorter than '
+        'one window (2.56 s); zero-padded at the end to one window'.format(
+            short)]
+    assert 'UserWarning' not in result.stderr

@@ -9,6 +9,7 @@ the same ``main``.
 import argparse
 import importlib
 import sys
+import warnings
 
 #: command -> (module of music_classification.cli, what it does).
 COMMANDS = {
@@ -64,17 +65,23 @@ def run(command, argv=None):
     """Run one command's ``main`` with ``argv`` (default: ``sys.argv[1:]``).
 
     Figures are written without a display (matplotlib's Agg backend), except
-    by ``listen``, whose live window needs one. Ctrl-C ends the command with
-    one line, ``music-classification <command>: interrupted``, and status
-    130 (files are written under a temporary name and renamed, so an
-    interrupted command leaves none half-written).
+    by ``listen``, whose live window needs one. A warning is one line,
+    ``music-classification <command>: warning: ...``. Ctrl-C ends the
+    command with one line, ``music-classification <command>:
+    interrupted``, and status 130 (files are written under a temporary
+    name and renamed, so an interrupted command leaves none half-written).
     """
     if command != 'listen':
         import matplotlib
         matplotlib.use('Agg')
-    module = importlib.import_module(
-        'music_classification.cli.' + COMMANDS[command][0])
+
+    def one_line(message, category, filename, lineno, line=None):
+        # as the command's other notices: no source file or line
+        return '{} {}: warning: {}\n'.format(PROG, command, message)
+    warnings.formatwarning = one_line
     try:
+        module = importlib.import_module(
+            'music_classification.cli.' + COMMANDS[command][0])
         return module.main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         print('{} {}: interrupted'.format(PROG, command), file=sys.stderr)
