@@ -92,9 +92,9 @@ def split_songs(songs, val_songs=1, seed=0):
             k = int(val_songs)
         if k < 0 or k >= len(paths):
             raise DatasetError(
-                'artist {} has {} song(s): holding out {} leaves none to '
-                'train on ({})'.format(label, len(paths), k,
-                                       os.path.dirname(paths[0])))
+                '{}: {} song(s); holding out {} leaves none to train on: add '
+                'songs, move the folder out, or hold out fewer (--val-songs)'
+                .format(os.path.dirname(paths[0]), len(paths), k))
         order = np.random.default_rng([seed, label]).permutation(len(paths))
         val[label] = sorted(paths[i] for i in order[:k])
         train[label] = sorted(paths[i] for i in order[k:])

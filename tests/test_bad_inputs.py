@@ -85,9 +85,11 @@ CASES = {
                    'need at least 2',
                    lambda tmp: collection.scan_collection(
                        make_song_folder(tmp, ['solo']))),
-    'nothing to train on': (DatasetError, 'leaves none to train on',
+    'nothing to train on': (DatasetError, r'^solo: 1 song\(s\); holding out '
+                            '1 leaves none to train on: add songs, move the '
+                            r'folder out, or hold out fewer \(--val-songs\)$',
                             lambda tmp: collection.split_songs(
-                                {1: ['a.wav']}, 1)),
+                                {1: ['solo/a.wav']}, 1)),
     'labels missing': (ModelFileError, 'labels.json: no such file',
                        lambda tmp: collection.load_labels(
                            tmp / 'labels.json')),
