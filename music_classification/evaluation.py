@@ -71,7 +71,9 @@ def evaluate_songs(model, class_names, config, songs, others=None,
         try:
             y, _ = audio.load_audio(path, sr=config.sr, resample=resample)
         except MusicClassificationError as e:
-            skipped.append({'path': path, 'error': str(e)})
+            error, prefix = str(e), '{}: '.format(path)  # the path once
+            skipped.append({'path': path, 'error': error[len(prefix):]
+                            if error.startswith(prefix) else error})
             continue
         _, probs = predict.predict_windows(model, y, config=config,
                                            hop_seconds=hop_seconds)

@@ -140,7 +140,7 @@ def main(argv=None):
     result['trained_songs_scored'] = n_trained
     result['trained_others_scored'] = n_others
     for skipped in result['skipped']:
-        print(PROG + ': skipped {}'.format(skipped['error']),
+        print(PROG + ': skipped {path}: {error}'.format(**skipped),
               file=sys.stderr)
     png = args.confusion or os.path.join(args.model, 'confusion.png')
     # The scores first: a PNG that cannot be written loses nothing.
