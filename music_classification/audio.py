@@ -155,9 +155,13 @@ def list_audio_files(folder):
         and not name.startswith('.')
         and os.path.isfile(os.path.join(folder, name)))
     if not files:
+        nested = any(os.path.isdir(os.path.join(folder, name))
+                     for name in os.listdir(folder))
         raise AudioFileError(
-            '{}: the folder holds no audio files (looked for {})'.format(
-                folder, ', '.join(AUDIO_EXTENSIONS)))
+            '{}: the folder holds no audio files (looked for {}){}'.format(
+                folder, ', '.join(AUDIO_EXTENSIONS),
+                '; for songs in sub-folders, music-classification prepare '
+                'lays a collection out flat' if nested else ''))
     return files
 
 

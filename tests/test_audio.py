@@ -164,8 +164,15 @@ def test_missing_and_folder(tmp_path):
 
 
 def test_list_audio_files(tmp_path):
-    with pytest.raises(AudioFileError, match='holds no audio files'):
+    with pytest.raises(AudioFileError, match=r'holds no audio files '
+                       r'\(looked for [^)]*\)$'):
         list_audio_files(tmp_path)
+    # songs one level down (an album folder): the message says what to do
+    os.makedirs(tmp_path / 'nested' / 'album')
+    with pytest.raises(AudioFileError, match='; for songs in sub-folders, '
+                       'music-classification prepare lays a collection out '
+                       'flat$'):
+        list_audio_files(tmp_path / 'nested')
     (tmp_path / 'notes.txt').write_text('not audio')
     write_float_wav(tmp_path / 'b.wav', tone(seconds=0.1))
     soundfile.write(str(tmp_path / 'a.flac'), tone(seconds=0.1), SR)

@@ -41,7 +41,8 @@ def main(argv=None):
                         "folder (default), the file's own folder, or its "
                         'ARTIST tag')
     parser.add_argument('--bits', '-b', type=int, choices=[8, 16], default=16,
-                        help='8: unsigned like the original; 16: signed')
+                        help='8: unsigned like the original; 16 (the '
+                        'default): signed')
     args = parser.parse_args(argv)
 
     def log(line):  # skipped, truncated, renamed or removed: on stderr
