@@ -52,6 +52,10 @@ from music_classification.features import (
     CHUNK, LENGTH, SAMPLE_RATE, FeatureConfig)
 from music_classification.errors import DatasetError
 
+#: A song none of whose samples reaches this (-80 dBFS) is silent: a
+#: warning says so.
+SILENT_PEAK = 1e-4
+
 
 class _WindowDataset(chainer.dataset.DatasetMixin):
     """What READ_DATASET and READ_DATASET2 share: noise, features, batches."""
@@ -217,6 +221,12 @@ class READ_DATASET(_WindowDataset):
         all_data = self._load(wavfile, resample)
         self._load_noise()
         fs = self.sampling_rate
+        if not np.any(np.abs(all_data) >= SILENT_PEAK):
+            warnings.warn(
+                '{}: silent (no sample reaches {:g} dBFS): it teaches '
+                'nothing of its artist, and as a held-out song it is named '
+                'by chance'.format(wavfile, 20 * np.log10(SILENT_PEAK)),
+                stacklevel=2)
         if len(all_data) < self.window:
             warnings.warn(
                 '{}: {:.2f} s long, shorter than one window ({:.2f} s); '

@@ -212,6 +212,22 @@ def test_a_short_song_is_padded_with_a_warning_naming_it(tmp_path):
     assert_allclose(wave[:16000], tone(440.0, seconds=1.0))
 
 
+@pytest.mark.parametrize('peak, warned', [
+    (0.0, True), (0.9e-4, True),   # digital silence, and below -80 dBFS
+    (1.1e-4, False), (0.5, False)])
+def test_a_silent_song_is_named_in_a_warning(tmp_path, peak, warned):
+    import warnings
+    path = str(tmp_path / 'quiet.wav')
+    write_float_wav(path, tone(440.0, seconds=11.0, amp=peak))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        READ_DATASET(path, augment=False)
+    assert [str(x.message) for x in w] == ([
+        '{}: silent (no sample reaches -80 dBFS): it teaches nothing of its '
+        'artist, and as a held-out song it is named by chance'.format(path)]
+        if warned else [])
+
+
 @pytest.mark.parametrize('extra, stride, windows', [
     (0, 1, 1),          # exactly one window: no padding, no warning
     (10, 1, 11),        # every sample a start
