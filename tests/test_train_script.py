@@ -490,6 +490,11 @@ def test_predict_file_and_folder(trained, demo_data, tmp_path):
     rows = list(csv.DictReader(io.StringIO(run(
         base + ['--csv', demo_data.music_dir]).stdout)))
     assert len(rows) == 4 and set(rows[0]) >= {'path', 'artist', 'top1'}
+    # a song named and found in a folder given too: predicted once
+    again = list(csv.DictReader(io.StringIO(run(
+        base + ['--csv', song, demo_data.music_dir, song]).stdout)))
+    assert [r['path'] for r in again] == [song] + [
+        r['path'] for r in rows if r['path'] != song]
     as_json = json.loads(run(base + ['--json', song]).stdout)
     assert as_json[0]['artist'] in demo_data.class_names
     assert len(demo_data.class_names) == 3  # so the top 3 is everything

@@ -29,22 +29,32 @@ EXAMPLES = """examples:
 
 
 def expand(paths):
-    """``(path, error)`` for every file named or found in a folder.
+    """``(path, error)`` for every file named or found in a folder, once.
 
     ``error`` is None, or why the path cannot be read (missing, an empty
-    folder): such a path is reported, and the others still predicted.
+    folder): such a path is reported, and the others still predicted. A
+    file named twice, or named and found in a folder given too, is
+    predicted the first time only.
     """
     from music_classification.prepare import find_audio
+    seen = set()
+
+    def first(f):
+        key = os.path.realpath(f)
+        new = key not in seen
+        seen.add(key)
+        return new
     for path in paths:
         if os.path.isdir(path):
             found = find_audio(path)
             if not found:
                 yield path, 'the folder holds no audio files'
             for f in found:
-                yield f, None
+                if first(f):
+                    yield f, None
         elif not os.path.exists(path):
             yield path, 'no such file or folder'
-        else:
+        elif first(path):
             yield path, None
 
 
