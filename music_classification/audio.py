@@ -23,6 +23,7 @@ import contextlib
 import os
 import re
 import sys
+import threading
 
 import numpy as np
 
@@ -45,24 +46,32 @@ def _check_file(path):
     return path
 
 
+#: Held while descriptor 2 is swapped, so that two threads reading files
+#: at once cannot leave it pointing at os.devnull.
+_DESCRIPTOR_2 = threading.Lock()
+
+
 @contextlib.contextmanager
 def _decoder_notes_discarded():
     # libsndfile's MP3 decoder (mpg123) writes notes such as "Note: Trying
     # to resync..." straight to file descriptor 2 while it reads a damaged
-    # or non-MP3 file; the one line of AudioFileError says what went wrong
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no descriptor 2 to silence
-        yield
-        return
-    try:
-        with open(os.devnull, 'w') as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    # or non-MP3 file; the one line of AudioFileError says what went wrong.
+    # (What another thread writes to stderr meanwhile is lost too.)
+    with _DESCRIPTOR_2:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no descriptor 2
+            yield
+            return
+        try:
+            with open(os.devnull, 'w') as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _decode_error(path, error):

@@ -1,5 +1,7 @@
 """Predictions over whole recordings with a trained network."""
 
+import math
+
 import chainer
 import numpy as np
 
@@ -55,6 +57,21 @@ def predict_windows(model, y, *, config=None, hop_seconds=5.0,
     return starts, probs.mean(axis=1)
 
 
+def check_hop(hop_seconds, config):
+    """Refuse a hop between clips that is not finite or is shorter than
+    one frame of ``config``'s features (a hop of 0, or of a few samples,
+    would lay out clips almost without end).
+
+    Raises:
+        ParameterError: naming the shortest hop allowed.
+    """
+    shortest = config.hop_length / config.sr
+    if not (math.isfinite(hop_seconds) and hop_seconds >= shortest):
+        raise ParameterError(
+            'the hop between clips must be finite and at least one feature '
+            'frame ({:g} s), not {:g} s'.format(shortest, hop_seconds))
+
+
 def clip_windows(y, *, config, hop_seconds=5.0,
                  clip_seconds=WINDOW_SAMPLES / 16000.0):
     """Where the windows that score ``y``'s clips start.
@@ -75,11 +92,9 @@ def clip_windows(y, *, config, hop_seconds=5.0,
         starts ``(n_clips * per_clip,)``, clip-major, in samples.
 
     Raises:
-        ParameterError: ``hop_seconds`` is not above 0.
+        ParameterError: see :func:`check_hop`.
     """
-    if not hop_seconds > 0:  # (NaN too) a hop of 0 would never end
-        raise ParameterError('the hop between clips must be above 0 '
-                             'seconds, not {:g}'.format(hop_seconds))
+    check_hop(hop_seconds, config)
     window = config.window_samples
     clip = max(window, int(round(clip_seconds * config.sr)))
     if len(y) < clip:

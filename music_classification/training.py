@@ -1065,11 +1065,11 @@ def check_out_folder(args, rank, now):
 
     Removes what an interrupted snapshot write left (Chainer writes into a
     ``tmpsnapshot_iter_*`` folder, then moves the file). Without --resume,
-    a folder holding another run's model.npz or snapshots is refused
-    unless --force, which removes them (so that the new labels.json is never
-    paired with the old run's model, even if the new run is interrupted);
-    a folder holding only the labels.json of a run that ended before
-    saving anything is started over. With --resume, the
+    a folder holding another run's labels.json, model.npz or snapshots is
+    refused (``--resume`` is offered only to a run that trains) unless
+    --force, which removes the model and snapshots, so that the new
+    labels.json is never paired with the old run's model, even if the new
+    run is interrupted. With --resume, the
     run's labels.json must match ``now`` (classes, features, architecture,
     song split); each difference is named, and a resume that will load no
     snapshot (none there, or ``--snapshot-every 0``) says so.
@@ -1094,7 +1094,7 @@ def check_out_folder(args, rank, now):
         kept = [p for p in (labels_path, model_path) if os.path.exists(p)] \
             + snapshots
         old = [p for p in kept if p != labels_path]  # what a run left
-        if old and not args.force:
+        if kept and not args.force:  # (labels.json alone: maybe running)
             trains = getattr(args, 'linear_probe', None) is None \
                 or getattr(args, 'fine_tune', False)
             raise ParameterError('{} holds another run ({}); {}start over '
@@ -1102,9 +1102,6 @@ def check_out_folder(args, rank, now):
                          args.out, ', '.join(os.path.basename(p)
                                              for p in kept),
                          'continue it with --resume, ' if trains else ''))
-        if kept == [labels_path] and not args.force and rank == 0:
-            print('{}: the run there ended before saving anything; '
-                  'starting over'.format(args.out), flush=True)
         if rank == 0 and old:
             # --force: the old model must not stay beside the new
             # labels.json, nor a later --resume load the old run's state
@@ -1273,7 +1270,8 @@ def _run_training(args, config):  # pragma: no mutate block
                            args.ensemble_from), **split))
     if rank == 0:
         save_run_labels(args, songs.class_names, config, spec, split,
-                        other_sounds=[path for ds in classes[0]
+                        other_sounds=[os.path.abspath(path)
+                                      for ds in classes[0]
                                       for path in getattr(ds, 'files', [])
                                       if path is not None])  # (silence)
 

@@ -141,6 +141,37 @@ def test_undecodable_files_are_one_line(tmp_path, capfd, name, content,
     assert capfd.readouterr() == ('', '')  # nothing from the decoder
 
 
+def test_reading_needs_no_stderr_and_restores_it_across_threads(
+        tmp_path, monkeypatch):
+    # a closed stderr (sys.stderr None): files still read; threads reading
+    # at once leave descriptor 2 where it was
+    import sys
+    import threading
+    good = write_float_wav(tmp_path / 'good.wav', tone(seconds=0.1))
+    bad = tmp_path / 'bad.mp3'
+    bad.write_bytes(b'hello, this is text\n' * 100)
+    before = os.fstat(2)
+    errors = []
+
+    def read(n):
+        for _ in range(n):
+            load_audio(good)
+            try:
+                load_audio(bad)
+            except AudioFileError as e:
+                errors.append(e)
+    threads = [threading.Thread(target=read, args=(20,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 80
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    monkeypatch.setattr(sys, 'stderr', None)
+    assert load_audio(good)[0].shape == (SR // 10,)
+
+
 def test_header_without_samples(tmp_path):
     path = write_wav_bytes(tmp_path / 'nothing.wav', np.zeros(0), SR, 16)
     with pytest.raises(AudioFileError, match='nothing.wav: .*no audio'):

@@ -74,3 +74,13 @@ def test_errors_name_the_command():
     assert result.returncode == 1
     assert result.stderr.startswith('music-classification evaluate: ')
     assert 'Traceback' not in result.stderr
+
+
+def test_run_puts_the_warning_format_back():
+    # the one-line format is the command's, not the caller's for good
+    import warnings
+    from music_classification import cli as package_cli
+    before = warnings.formatwarning
+    with pytest.raises(SystemExit):
+        package_cli.run('evaluate', ['--help'])
+    assert warnings.formatwarning is before

@@ -355,7 +355,7 @@ def test_clip_windows_lays_out_clips_and_their_windows(seconds, hop,
     ('small_cnn', 16, 8), ('music_net', 64, 20)])
 def test_predict_windows_is_the_mean_of_its_windows_predictions(
         model_name, n_mels, length):
-    # Clips every hop (here 1 sample: 4 clips), each scored by the mean of
+    # Clips every hop (here one frame: 4 clips), each scored by the mean of
     # model.predict (no dropout, batch-norm statistics) over its windows
     # every half window and the one ending with the clip.
     from music_classification.net import build_model
@@ -366,12 +366,12 @@ def test_predict_windows_is_the_mean_of_its_windows_predictions(
     model = build_model(model_name, n_classes=3,
                         input_shape=config.input_shape)
     rng = np.random.default_rng(1)
-    clip = int(2.7 * window)
-    y = rng.standard_normal(clip + 3).astype(np.float32) * 0.1
+    clip, hop = int(2.7 * window), config.hop_length
+    y = rng.standard_normal(clip + 3 * hop).astype(np.float32) * 0.1
     starts, probs = predict.predict_windows(
-        model, y, config=config, hop_seconds=1.0 / config.sr,
+        model, y, config=config, hop_seconds=hop / config.sr,
         clip_seconds=clip / config.sr, batch_size=5)
-    assert starts.tolist() == [0, 1, 2, 3]
+    assert starts.tolist() == [0, hop, 2 * hop, 3 * hop]
     inside = [0, window // 2, window, 3 * window // 2, clip - window]
     with chainer.using_config('train', False):
         expected = [np.mean([model.predict(config(
@@ -380,10 +380,13 @@ def test_predict_windows_is_the_mean_of_its_windows_predictions(
     assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize('hop', [0.0, -1.0, float('nan')])
-def test_clip_windows_refuses_a_hop_not_above_0(hop):
-    # a hop of 0 would lay out clips without end
-    with pytest.raises(ParameterError, match='the hop between clips must be '
-                       'above 0 seconds'):
+@pytest.mark.parametrize('hop', [0.0, -1.0, float('nan'), float('inf'),
+                                 1e-9, 0.031])
+def test_clip_windows_refuses_a_hop_shorter_than_a_frame(hop):
+    # a hop of 0, or of a few samples, would lay out clips without end
+    with pytest.raises(ParameterError, match=r'the hop between clips must be '
+                       r'finite and at least one feature frame \(0.032 s\)'):
         predict.clip_windows(np.ones(200000, np.float32),
                              config=FeatureConfig(), hop_seconds=hop)
+    predict.clip_windows(np.ones(200000, np.float32),  # one frame: fine
+                         config=FeatureConfig(), hop_seconds=0.032)

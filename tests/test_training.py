@@ -518,15 +518,17 @@ def test_another_run_is_refused_and_named(tmp_path):
         training.check_out_folder(out_args(tmp_path), 0, NOW)
 
 
-def test_a_run_that_saved_nothing_is_started_over(tmp_path, capsys):
-    # labels.json alone: the run there stopped before its first snapshot
-    # or its model, so nothing is lost and no flag is needed
+def test_labels_alone_are_refused_a_run_may_be_going_on(tmp_path):
+    # a probe's fit, or a run before its first snapshot, holds only
+    # labels.json: a second run must not take the folder over
     write_labels(tmp_path)
-    training.check_out_folder(out_args(tmp_path), 0, NOW)
-    assert os.listdir(tmp_path) == ['labels.json']
-    assert capsys.readouterr().out == (
-        '{}: the run there ended before saving anything; starting over\n'
-        .format(tmp_path))
+    args = out_args(tmp_path)
+    args.linear_probe, args.fine_tune = 0.1, False
+    with pytest.raises(training.ParameterError) as e:
+        training.check_out_folder(args, 0, NOW)
+    assert str(e.value) == (
+        '{} holds another run (labels.json); start over with --force, or '
+        'choose another --out'.format(tmp_path))
 
 
 @pytest.mark.parametrize('probe, fine_tune, resume', [

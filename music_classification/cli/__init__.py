@@ -8,6 +8,8 @@ the same ``main``.
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 import warnings
 
@@ -61,15 +63,28 @@ def fail(prog, error):
     sys.exit('{}: {}'.format(prog, error))
 
 
+def interrupted(line):
+    """After Ctrl-C: print ``line`` on stderr, then end as an interrupted
+    program does, by SIGINT (so that a shell loop or ``make`` stops too;
+    status 130 where there are no signals)."""
+    print(line, file=sys.stderr, flush=True)
+    if hasattr(signal, 'SIGINT') and os.name == 'posix':
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(130)
+
+
 def run(command, argv=None):
     """Run one command's ``main`` with ``argv`` (default: ``sys.argv[1:]``).
 
     Figures are written without a display (matplotlib's Agg backend), except
     by ``listen``, whose live window needs one. A warning is one line,
-    ``music-classification <command>: warning: ...``. Ctrl-C ends the
+    ``music-classification <command>: warning: ...`` (the category named
+    unless a ``UserWarning``), while the command runs. Ctrl-C ends the
     command with one line, ``music-classification <command>:
-    interrupted``, and status 130 (files are written under a temporary
-    name and renamed, so an interrupted command leaves none half-written).
+    interrupted``, and then by SIGINT (:func:`interrupted`); files are
+    written under a temporary name and renamed, so an interrupted command
+    leaves none half-written. (``listen`` stops on Ctrl-C as it should.)
     """
     if command != 'listen':
         import matplotlib
@@ -77,15 +92,18 @@ def run(command, argv=None):
 
     def one_line(message, category, filename, lineno, line=None):
         # as the command's other notices: no source file or line
-        return '{} {}: warning: {}\n'.format(PROG, command, message)
-    warnings.formatwarning = one_line
+        return '{} {}: warning: {}{}\n'.format(
+            PROG, command, '' if issubclass(category, UserWarning)
+            else category.__name__ + ': ', message)
+    format_before, warnings.formatwarning = warnings.formatwarning, one_line
     try:
         module = importlib.import_module(
             'music_classification.cli.' + COMMANDS[command][0])
         return module.main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
-        print('{} {}: interrupted'.format(PROG, command), file=sys.stderr)
-        sys.exit(130)
+        interrupted('{} {}: interrupted'.format(PROG, command))
+    finally:
+        warnings.formatwarning = format_before
 
 
 def main(argv=None):

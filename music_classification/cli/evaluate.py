@@ -20,6 +20,7 @@ import sys
 import chainer
 
 from music_classification import audio, collection, evaluation, plotting
+from music_classification.predict import check_hop
 from music_classification.cli import command_parser, describe
 from music_classification.errors import MusicClassificationError
 from music_classification.serialization import save_png
@@ -101,9 +102,6 @@ def main(argv=None):
     parser.add_argument('--json', action='store_true',
                         help='print everything as JSON')
     args = parser.parse_args(argv)
-    if not args.hop > 0:  # before loading the model
-        sys.exit(PROG + ': --hop must be above 0 seconds, not {:g}'
-                 .format(args.hop))
 
     def progress(n, total, path):
         if total > 1 and not args.json:
@@ -111,6 +109,7 @@ def main(argv=None):
                   flush=True)
     try:
         model, class_names, config = collection.load_trained(args.model)
+        check_hop(args.hop, config)
         info, _ = collection.load_labels(os.path.join(args.model,
                                                       'labels.json'))
         songs, n_trained = songs_to_score(args, info)

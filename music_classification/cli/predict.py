@@ -17,6 +17,7 @@ import sys
 import chainer
 
 from music_classification import audio, collection, plotting, predict
+from music_classification.predict import check_hop
 from music_classification.cli import command_parser, describe
 from music_classification.errors import MusicClassificationError
 from music_classification.serialization import save_png, writable_folder
@@ -34,13 +35,13 @@ def expand(paths):
     ``error`` is None, or why the path cannot be read (missing, an empty
     folder): such a path is reported, and the others still predicted. A
     file named twice, or named and found in a folder given too, is
-    predicted the first time only.
+    predicted the first time only (links to one file are each predicted).
     """
     from music_classification.prepare import find_audio
     seen = set()
 
     def first(f):
-        key = os.path.realpath(f)
+        key = os.path.abspath(f)
         new = key not in seen
         seen.add(key)
         return new
@@ -148,12 +149,10 @@ def main(argv=None):
     parser.add_argument('--artistgram', default=None, metavar='DIR',
                         help='write a probability timeline PNG per file here')
     args = parser.parse_args(argv)
-    if not args.hop > 0:  # before loading the model
-        sys.exit(PROG + ': --hop must be above 0 seconds, not {:g}'
-                 .format(args.hop))
 
     try:
         model, names, config = collection.load_trained(args.model)
+        check_hop(args.hop, config)
         if args.artistgram:
             writable_folder(args.artistgram, '--artistgram')
         device = chainer.get_device(args.device)

@@ -14,7 +14,7 @@ reported one line each and skipped.
 
 import sys
 
-from music_classification.cli import command_parser, describe
+from music_classification.cli import command_parser, describe, interrupted
 from music_classification.errors import MusicClassificationError
 from music_classification.prepare import prepare_collection
 from music_classification.serialization import writable_folder
@@ -57,8 +57,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         # Every file is written under a temporary name and renamed: what is
         # there is whole, and a rerun goes on from it.
-        sys.exit(PROG + ': interrupted; the files converted so far '
-                 'are complete, rerun to convert the rest')
+        interrupted(PROG + ': interrupted; the files converted so far '
+                    'are complete, rerun to convert the rest')
     print('converted {converted}, already there {reused}, removed {removed}, '
           'skipped {n}'.format(n=len(summary['skipped']), **summary))
     if summary['skipped']:  # as predict and evaluate: a file not done
