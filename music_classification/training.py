@@ -1212,7 +1212,8 @@ def run_training(args):  # pragma: no mutate block
 
     Writes ``args.out``: labels.json first, then the log, plots, snapshots
     and, at the end, model.npz (rank 0 only under ChainerMN); a folder it
-    created is removed again if the run stops while it is empty. A linear
+    created (and the folders it made on the way) is removed again if the
+    run stops while it is empty. A linear
     probe (``--linear-probe``) trains nothing and writes no log, plots or
     snapshots, unless ``--fine-tune`` trains every layer after it.
 
@@ -1224,16 +1225,20 @@ def run_training(args):  # pragma: no mutate block
             holds another run (on every rank).
     """
     config = feature_config(args)
-    new = not os.path.exists(args.out)
+    made = []  # the folders writable_folder will make, innermost first
+    folder = os.path.abspath(args.out)
+    while not os.path.exists(folder) and folder != os.path.dirname(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
     writable_folder(args.out)  # before minutes of loading songs
     try:
         return _run_training(args, config)
     except BaseException:
-        try:  # a refused or interrupted run leaves no empty new folder
-            if new and not os.listdir(args.out):
-                os.rmdir(args.out)
-        except OSError:  # (another rank's, gone already)
-            pass
+        for folder in made:  # a refused or interrupted run leaves no
+            try:             # empty folder that it made
+                os.rmdir(folder)  # (only if empty)
+            except OSError:  # not empty, or another rank's, gone already
+                break
         raise
 
 

@@ -770,7 +770,8 @@ def test_a_hop_shorter_than_a_frame_is_refused_in_one_line(
 def test_a_refused_run_leaves_no_empty_folder(demo_data, tmp_path):
     # the folder it made before reading the songs goes again; one that was
     # there before stays
-    for out, made in ((tmp_path / 'new', False), (tmp_path / 'mine', True)):
+    for out, made in ((tmp_path / 'new', False), (tmp_path / 'mine', True),
+                      (tmp_path / 'a' / 'b' / 'c', False)):
         if made:
             out.mkdir()
         result = run(train_cmd(demo_data, out, '--iterations', '1',
@@ -779,6 +780,8 @@ def test_a_refused_run_leaves_no_empty_folder(demo_data, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
         assert 'leaves none to train on' in result.stderr
         assert os.path.isdir(out) == made
+    # the folders made on the way to --out go too
+    assert sorted(os.listdir(tmp_path)) == ['mine']
 
 
 def test_ctrl_c_ends_training_with_one_line(demo_data, tmp_path):
