@@ -12,6 +12,14 @@ class MusicClassificationError(Exception):
     """Base class of every error this package raises on bad input."""
 
 
+def reason(error, path):
+    """``error``'s message without its leading ``path: ``, for a report
+    that names ``path`` itself (a row of ``predict``'s or ``evaluate``'s
+    output)."""
+    message, prefix = str(error), '{}: '.format(path)
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 class AudioFileError(MusicClassificationError):
     """An audio or noise file is missing, empty, corrupt or unusable."""
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from music_classification import audio, predict
 from music_classification.collection import OTHER
-from music_classification.errors import DatasetError, MusicClassificationError
+from music_classification.errors import (
+    DatasetError, MusicClassificationError, reason)
 
 
 def evaluate(model, class_names, config, music_dir, other_dir=None,
@@ -71,9 +72,7 @@ def evaluate_songs(model, class_names, config, songs, others=None,
         try:
             y, _ = audio.load_audio(path, sr=config.sr, resample=resample)
         except MusicClassificationError as e:
-            error, prefix = str(e), '{}: '.format(path)  # the path once
-            skipped.append({'path': path, 'error': error[len(prefix):]
-                            if error.startswith(prefix) else error})
+            skipped.append({'path': path, 'error': reason(e, path)})
             continue
         _, probs = predict.predict_windows(model, y, config=config,
                                            hop_seconds=hop_seconds)

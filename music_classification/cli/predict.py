@@ -19,7 +19,7 @@ import chainer
 from music_classification import audio, collection, plotting, predict
 from music_classification.predict import check_hop
 from music_classification.cli import command_parser, describe
-from music_classification.errors import MusicClassificationError
+from music_classification.errors import MusicClassificationError, reason
 from music_classification.serialization import save_png, writable_folder
 
 PROG = 'music-classification predict'
@@ -172,10 +172,7 @@ def main(argv=None):
                 output(predict_file(path, model, names, config, args))
                 continue
             except (MusicClassificationError, OSError) as e:
-                error = str(e)
-                prefix = path + ': '
-                error = error[len(prefix):] if error.startswith(prefix) \
-                    else error
+                error = reason(e, path)
         output({'path': path, 'error': error})
         failed += 1
     output.close()
