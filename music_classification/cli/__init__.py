@@ -68,7 +68,7 @@ def interrupted(line):
     program does, by SIGINT (so that a shell loop or ``make`` stops too;
     status 130 where there are no signals)."""
     print(line, file=sys.stderr, flush=True)
-    if hasattr(signal, 'SIGINT') and os.name == 'posix':
+    if os.name == 'posix':
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     sys.exit(130)

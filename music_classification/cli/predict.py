@@ -17,7 +17,6 @@ import sys
 import chainer
 
 from music_classification import audio, collection, plotting, predict
-from music_classification.predict import check_hop
 from music_classification.cli import command_parser, describe
 from music_classification.errors import MusicClassificationError, reason
 from music_classification.serialization import save_png, writable_folder
@@ -152,7 +151,7 @@ def main(argv=None):
 
     try:
         model, names, config = collection.load_trained(args.model)
-        check_hop(args.hop, config)
+        predict.check_hop(args.hop, config)
         if args.artistgram:
             writable_folder(args.artistgram, '--artistgram')
         device = chainer.get_device(args.device)
