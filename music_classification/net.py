@@ -160,6 +160,10 @@ class _Scoring(object):
     #: Share of the statistics classifier in :meth:`predict` (0: none; see
     #: :meth:`add_statistics_classifier`).
     stats_weight = 0.0
+    #: Train as at inference (``train --fine-tune``): batch norms keep
+    #: their saved statistics and nothing drops out, so that training goes
+    #: on from what a fitted output layer was fitted to.
+    inference_mode_training = False
 
     def spec(self):
         """The variant and its options: ``build_model(**spec)`` rebuilds it.
@@ -186,7 +190,7 @@ class _Scoring(object):
         Returns:
             tuple: ``(loss, accuracy)`` Variables.
         """
-        ys = self.member_scores(x)
+        ys = self.training_scores(x)
         loss = sum(F.softmax_cross_entropy(y, t) for y in ys) / len(ys)
         accuracy = F.accuracy(self.combine(ys), t)
         return loss, accuracy
@@ -195,6 +199,13 @@ class _Scoring(object):
         """Each member's unnormalised class scores ``(batch, n_classes)``,
         in a list (one network: ``[forward(x)]``)."""
         return [self.forward(x)]
+
+    def training_scores(self, x):
+        """:meth:`member_scores` as a training step computes them: with
+        :attr:`inference_mode_training`, as at inference."""
+        with chainer.using_config('train', chainer.config.train
+                                  and not self.inference_mode_training):
+            return self.member_scores(x)
 
     def combine(self, ys):
         """The network's scores from :meth:`member_scores`' list."""

@@ -699,13 +699,13 @@ def loss_with_report(model, mixup=0.0, label_smoothing=0.0):
         train = chainer.config.train
         eps = label_smoothing if train else 0.0
         if not mixup or not train:
-            ys = model.member_scores(x)
+            ys = model.training_scores(x)
             losses = [smoothed_cross_entropy(y, t, eps) for y in ys]
         else:
             lam = float(np.random.beta(mixup, mixup))
             perm = np.random.permutation(len(t))
             perm = chainer.backend.get_array_module(x).asarray(perm)
-            ys = model.member_scores(lam * x + (1 - lam) * x[perm])
+            ys = model.training_scores(lam * x + (1 - lam) * x[perm])
             losses = [lam * smoothed_cross_entropy(y, t, eps) + (1 - lam) *
                       smoothed_cross_entropy(y, t[perm], eps) for y in ys]
         loss = sum(losses) / len(losses)  # an ensemble: its members' mean
@@ -1310,6 +1310,7 @@ def _run_training(args, config):  # pragma: no mutate block
             rng=np.random.default_rng([args.seed, 3]), **fitted),
             fitted['shifts']), flush=True)
     if args.linear_probe is None or args.fine_tune:
+        model.inference_mode_training = bool(args.fine_tune)
         model, iterations = train_network(
             args, model, (songs, train_songs, val_songs), classes, val,
             config, device, comm, rank, size)

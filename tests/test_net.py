@@ -190,6 +190,39 @@ def test_dropout_follows_config(model, rng):
                         p1, rtol=1e-6)
 
 
+@pytest.mark.parametrize('options', [
+    dict(model='small_cnn', input_shape=(32, 24), width=4),
+    dict(model='musicnn', input_shape=(96, 187))])
+def test_inference_mode_training_keeps_the_statistics(options, rng):
+    # train --fine-tune: the loss of a training step is the inference-time
+    # loss (saved batch-norm statistics, no dropout), and the statistics
+    # stay as they were; the gradients still reach every layer
+    np.random.seed(1)
+    net = build_model(n_classes=3, **options)
+    x = rng.uniform(0, 3, (4, 1) + net.input_shape).astype(np.float32)
+    t = np.array([0, 1, 2, 1], np.int32)
+    saved = [(link, link.avg_mean.copy()) for link in net.links()
+             if isinstance(link, chainer.links.BatchNormalization)]
+    assert saved
+    with chainer.using_config('train', False):
+        expected = float(net(x, t)[0].array)
+    net.inference_mode_training = True
+    with chainer.using_config('train', True):
+        loss, _ = net(x, t)
+    assert_allclose(float(loss.array), expected, rtol=1e-6)
+    for link, mean in saved:
+        assert_array_equal(link.avg_mean, mean)
+    net.cleargrads()
+    loss.backward()
+    first = net.timbral74 if net.variant == 'musicnn' else net.conv1
+    assert float(abs(first.W.grad).sum()) > 0
+    net.inference_mode_training = False  # a network trains as it did
+    with chainer.using_config('train', True):
+        assert abs(float(net(x, t)[0].array) - expected) > 1e-3
+    assert any(not np.array_equal(link.avg_mean, mean)
+               for link, mean in saved)
+
+
 def test_other_window_length_and_classes(rng):
     net = MUSIC_NET(n_classes=3, input_shape=(128, 161))
     assert net.fc4.W.shape[1] == 64 * conv_output_shape((128, 161))[1] * \

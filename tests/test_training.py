@@ -2180,14 +2180,21 @@ def test_fine_tuning_starts_from_the_probe(demo_data, tmp_path, capsys):
     _, (probe, _, _) = improved_run(demo_data, tmp_path / 'probe',
                                     *probe_flags)
     capsys.readouterr()
-    # steps that change nothing but batch normalisation's statistics leave
-    # the fitted output layer as it was fitted
+    # steps that change nothing leave the fitted output layer as it was
+    # fitted
     _, (still, _, _) = improved_run(
         demo_data, tmp_path / 'still', *probe_flags, '--fine-tune', '--lr',
         '0', '--weight-decay', '0', '--ensemble-snapshots', '1')
     assert_allclose(still.fc5.W.array, probe.fc5.W.array, rtol=1e-5,
                     atol=1e-6)
     assert_array_equal(still.conv2.W.array, probe.conv2.W.array)
+    # ... and its batch norms keep the statistics that it was fitted on
+    norms = [(a, b) for a, b in zip(still.links(), probe.links())
+             if isinstance(a, chainer.links.BatchNormalization)]
+    assert norms
+    for tuned_norm, fitted_norm in norms:
+        assert_array_equal(tuned_norm.avg_mean, fitted_norm.avg_mean)
+        assert_array_equal(tuned_norm.avg_var, fitted_norm.avg_var)
     printed = capsys.readouterr().out
     assert printed.index('output layer fitted on') < printed.index(
         'main/loss')

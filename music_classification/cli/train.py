@@ -214,7 +214,8 @@ def parse_args(argv=None):
                         help='with --linear-probe: then train every layer '
                         'as the recipe does, starting from the fitted '
                         'output layer instead of a random one (a linear '
-                        'probe, then fine-tuning)')
+                        'probe, then fine-tuning), as at inference: batch '
+                        'norms keep their statistics, nothing drops out')
     parser.add_argument('--fit-weights', choices=FIT_WEIGHTS,
                         default=None,
                         help='how the fitted classifiers (the statistics '
