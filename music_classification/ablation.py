@@ -155,6 +155,13 @@ VARIANTS = collections.OrderedDict([
                            'every layer of musicnn trained on from it '
                            '(--fine-tune, Adam 1e-4)',
                            ['--recipe', 'musicnn', '--fine-tune'])),
+    ('musicnn_fine_tune_clean', ('as musicnn_fine_tune, on clean windows '
+                                 '(--no-augment)',
+                                 ['--recipe', 'musicnn', '--fine-tune',
+                                  '--no-augment'])),
+    ('musicnn_fine_tune_slow', ('as musicnn_fine_tune_clean, Adam 1e-5',
+                                ['--recipe', 'musicnn', '--fine-tune',
+                                 '--no-augment', '--lr', '1e-5'])),
     ('musicnn_sqrt', ('the probe of train --recipe musicnn on the signed '
                       'square roots of its numbers, C = 0.03',
                       ['--recipe', 'musicnn', '--signed-sqrt',
@@ -268,6 +275,10 @@ def run_settings(args):
     for flag in ('signed_sqrt', 'fit_noise', 'fit_volume'):
         if not settings.get(flag):
             settings[flag] = None  # off, as before the flag
+    if settings.get('fine_tune'):
+        # fine-tuned as at inference: a result cached before (True) was
+        # trained with batch statistics and dropout, and is not reused
+        settings['fine_tune'] = FINE_TUNE_SETTING
     return settings
 
 
@@ -280,6 +291,9 @@ def same_settings(cached, settings):
     return cached is not None and set(cached) <= set(settings) and all(
         cached.get(key) == value for key, value in settings.items())
 
+
+#: How :func:`run_settings` records ``--fine-tune``.
+FINE_TUNE_SETTING = 'as at inference'
 
 #: ``train`` flags that do not change what a run learns.
 NOT_SETTINGS = ('music', 'other', 'out', 'resume', 'force', 'snapshot_every',

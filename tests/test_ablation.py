@@ -90,12 +90,34 @@ def test_a_flag_off_is_recorded_as_before_the_flag(flag, variant):
     assert not ablation.same_settings(cached, on)
 
 
+@pytest.mark.parametrize('variant, lr, clean', [
+    ('musicnn_fine_tune', 1e-4, False),
+    ('musicnn_fine_tune_clean', 1e-4, True),
+    ('musicnn_fine_tune_slow', 1e-5, True)])
+def test_a_fine_tuning_cached_before_it_trained_as_at_inference_is_redone(
+        variant, lr, clean):
+    # fine-tuning now keeps batch norms' statistics and drops nothing out:
+    # a result cached with the earlier training (fine_tune: True) is not
+    # reused, one cached since is
+    settings = ablation.run_settings(ablation.variant_args(
+        variant, 'music', 'other', 'out', seed=0))
+    assert settings['fine_tune'] == ablation.FINE_TUNE_SETTING
+    assert (settings['lr'], settings['no_augment']) == (lr, clean)
+    assert ablation.same_settings(dict(settings), settings)
+    before = dict(settings, fine_tune=True)
+    assert not ablation.same_settings(before, settings)
+    probe = ablation.run_settings(ablation.variant_args(
+        'musicnn', 'music', 'other', 'out', seed=0))
+    assert probe['fine_tune'] is False  # a probe alone: as it was
+
+
 def test_a_study_trains_every_variant_but_the_linear_probes():
     trained = ablation.trainable(ablation.VARIANTS)
     assert [name for name in ablation.VARIANTS if name not in trained] == [
         'linear_probe', 'linear_probe_alone', 'linear_probe_songs',
         'linear_probe_shifts', 'linear_probe_layers', 'probe_fine_tune',
         'musicnn', 'musicnn_pool', 'musicnn_shifts', 'musicnn_fine_tune',
+        'musicnn_fine_tune_clean', 'musicnn_fine_tune_slow',
         'musicnn_sqrt', 'musicnn_noise', 'musicnn_noise_volume']
     assert trained[:2] == ['article', 'wave']
     assert ablation.needs_trained_network('linear_probe')
