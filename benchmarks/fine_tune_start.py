@@ -15,17 +15,15 @@ and as ``--fine-tune`` trains now (``inference_mode_training``)::
 """
 
 import argparse
-import json
 import os
 
 
-def training_windows(run, config, per_song=3, seed=0):
+def training_windows(run, per_song=3, seed=0):
     """``(x, t)``: ``per_song`` clean windows of each training song of
-    ``run`` (features, labels), at starts drawn with ``seed``."""
+    ``run`` (its features, labels), at starts drawn with ``seed``."""
     import numpy as np
-    from music_classification import audio
-    with open(os.path.join(run, 'labels.json'), encoding='utf-8') as f:
-        info = json.load(f)
+    from music_classification import audio, collection
+    info, config = collection.load_labels(os.path.join(run, 'labels.json'))
     rng = np.random.RandomState(seed)
     waves, labels = [], []
     for artist, paths in sorted(info['train_songs'].items()):
@@ -48,8 +46,8 @@ def losses(model, x, t):
 
     def score(train, dropout, frozen):
         np.random.seed(0)  # Chainer's dropout draws from NumPy's
+        before, ratio = model.inference_mode_training, model.dropout_ratio
         model.inference_mode_training = frozen
-        ratio = model.dropout_ratio
         if not dropout:
             model.dropout_ratio = 0.0
         try:
@@ -60,7 +58,7 @@ def losses(model, x, t):
                         float(F.accuracy(y, t).array))
         finally:
             model.dropout_ratio = ratio
-            model.inference_mode_training = False
+            model.inference_mode_training = before
 
     saved = model.copy(mode='copy')  # batch statistics move the averages
     out = {}
@@ -86,8 +84,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from music_classification import collection
     for run in args.runs:
-        model, _, config = collection.load_trained(run)
-        x, t = training_windows(run, config, per_song=args.per_song)
+        model = collection.load_trained(run)[0]
+        x, t = training_windows(run, per_song=args.per_song)
         print('{}: {} windows of its training songs'.format(run, len(t)))
         for name, (loss, accuracy) in losses(model, x, t).items():
             print('  {:48s} loss {:.3f}  accuracy {:.3f}'.format(
