@@ -10,7 +10,10 @@ the artist each run names (the largest mean probability over the song's
 evaluate``), and, where the group has several runs, the artist the runs
 name together: the mean of their probabilities, as an ensemble of them
 would. A name in bold is right. Then each run's clip and song accuracy,
-the runs' together, and the songs that no run names::
+the runs' together, and the songs that no run names, each with how far
+its artist is from being named: its place among the artists and its mean
+probability, against the artist named (in the runs together, where there
+are several)::
 
     python -m benchmarks.held_out_songs \\
         benchmarks/wesnoth/work/study-2346steps/improved-seed2 \\
@@ -85,6 +88,22 @@ def vote(probs):
     return int(np.argmax(mean))
 
 
+def place(probs, label):
+    """Where the artist ``label`` stands in a song's clips ``(clips,
+    classes)``: ``(place, its mean probability, the artist named, that
+    artist's)``, place 1 for the artist named ("Other" left out)."""
+    mean = probs.mean(axis=0)
+    named = vote(probs)
+    artists = np.delete(mean, 0)
+    return (1 + int((artists > mean[label]).sum()), float(mean[label]),
+            named, float(mean[named]))
+
+
+def _ordinal(n):
+    return '{}{}'.format(n, 'th' if 10 <= n % 100 < 20 else
+                         {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th'))
+
+
 def report(group, songs):
     """The Markdown of one group: the songs' table, then the accuracies."""
     names = group[0][1]
@@ -105,7 +124,10 @@ def report(group, songs):
                         for p in probs]
         clips += len(probs[0])
         if label not in guesses[:len(group)]:
-            missed.append(os.path.basename(path))
+            at, p, named, q = place(probs[-1], label)
+            missed.append('{} ({} {} of {}, {:.2f}; {} named, {:.2f})'.format(
+                os.path.basename(path), names[label], _ordinal(at),
+                len(names) - 1, p, names[named], q))
         cells = ['**{}**'.format(names[g]) if g == label else names[g]
                  for g in guesses]
         lines.append('| {} | {} | {} |'.format(
@@ -116,7 +138,7 @@ def report(group, songs):
                 else column)
         lines.append('| {} | {:.3f} | {} of {} |'.format(
             what, right_clips[i] / clips, right_songs[i], len(songs)))
-    lines += ['', 'Named by no run: {}.'.format(', '.join(missed) or 'none')]
+    lines += ['', 'Named by no run: {}.'.format('; '.join(missed) or 'none')]
     return '\n'.join(lines)
 
 
