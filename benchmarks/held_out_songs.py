@@ -94,9 +94,12 @@ def place(probs, label):
     artist's)``, place 1 for the artist named ("Other" left out)."""
     mean = probs.mean(axis=0)
     named = vote(probs)
-    artists = np.delete(mean, 0)
-    return (1 + int((artists > mean[label]).sum()), float(mean[label]),
-            named, float(mean[named]))
+    # ahead: more likely, or as likely and first in order (as vote breaks
+    # ties), "Other" (class 0) left out
+    ahead = sum(mean[a] > mean[label] or (mean[a] == mean[label] and
+                                            a < label)
+                for a in range(1, len(mean)))
+    return 1 + int(ahead), float(mean[label]), named, float(mean[named])
 
 
 def _ordinal(n):
@@ -125,9 +128,11 @@ def report(group, songs):
         clips += len(probs[0])
         if label not in guesses[:len(group)]:
             at, p, named, q = place(probs[-1], label)
-            missed.append('{} ({} {} of {}, {:.2f}; {} named, {:.2f})'.format(
+            missed.append('{} ({} {} of {}, {:.2f}; {})'.format(
                 os.path.basename(path), names[label], _ordinal(at),
-                len(names) - 1, p, names[named], q))
+                len(names) - 1, p,
+                'named by the runs together' if named == label else
+                '{} named, {:.2f}'.format(names[named], q)))
         cells = ['**{}**'.format(names[g]) if g == label else names[g]
                  for g in guesses]
         lines.append('| {} | {} | {} |'.format(

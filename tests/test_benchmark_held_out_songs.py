@@ -25,6 +25,9 @@ def clips(*rows):
     (clips([0.1, 0.5, 0.3, 0.1], [0.1, 0.1, 0.2, 0.6]), 1, (2, 0.3, 3, 0.35)),
     (clips([0.0, 0.2, 0.5, 0.3]), 1, (3, 0.2, 2, 0.5)),
     (clips([0.0, 0.2, 0.5, 0.3]), 2, (1, 0.5, 2, 0.5)),
+    # a tie goes to the artist first in order, as the vote
+    (clips([0.0, 0.4, 0.4, 0.2]), 2, (2, 0.4, 1, 0.4)),
+    (clips([0.0, 0.4, 0.4, 0.2]), 1, (1, 0.4, 1, 0.4)),
 ])
 def test_place_of_the_artist_among_the_artists(probs, label, expected):
     at, p, named, q = held_out_songs.place(probs, label)
@@ -62,6 +65,22 @@ def test_report_of_one_run_names_the_place_in_that_run():
                         'Ann named, 0.30).')
 
 
+def test_songs_the_runs_name_only_together_and_two_missed():
+    group = [('runs/a', NAMES, None, {}), ('runs/b', NAMES, None, {})]
+    songs = [
+        # a says Ann, b says Cy, together Bo: named by no run alone
+        ('music/Bo/p.wav', 2, [clips([0, .5, .4, .1]),
+                               clips([0, .1, .4, .5])]),
+        ('music/Cy/q.wav', 3, [clips([0, .5, .4, .1]),
+                               clips([0, .3, .6, .1])]),
+    ]
+    out = held_out_songs.report(group, songs)
+    assert '| the runs together | 0.500 | 1 of 2 |' in out
+    assert out.endswith(
+        'Named by no run: p.wav (Bo 1st of 3, 0.40; named by the runs '
+        'together); q.wav (Cy 3rd of 3, 0.10; Bo named, 0.50).')
+
+
 def test_every_song_named():
     group = [('runs/a', NAMES, None, {})]
     songs = [('music/Ann/y.wav', 1, [clips([0, .6, .3, .1])])]
@@ -71,6 +90,7 @@ def test_every_song_named():
 
 @pytest.mark.parametrize('n, word', [(1, '1st'), (2, '2nd'), (3, '3rd'),
                                      (4, '4th'), (11, '11th'), (12, '12th'),
-                                     (21, '21st'), (22, '22nd')])
+                                     (13, '13th'), (21, '21st'), (22, '22nd'),
+                                     (23, '23rd'), (111, '111th')])
 def test_ordinals(n, word):
     assert held_out_songs._ordinal(n) == word
