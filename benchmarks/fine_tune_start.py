@@ -23,13 +23,14 @@ def training_windows(run, per_song=3, seed=0):
     ``run`` (its features, labels), at starts drawn with ``seed``."""
     import numpy as np
     from music_classification import audio, collection
+    from music_classification.augment import fit_to_length
     info, config = collection.load_labels(os.path.join(run, 'labels.json'))
     rng = np.random.RandomState(seed)
     waves, labels = [], []
     for artist, paths in sorted(info['train_songs'].items()):
         for path in paths:
             y, _ = audio.load_audio(path, sr=config.sr)
-            y = np.pad(y, (0, max(0, config.window_samples - len(y))))
+            y = fit_to_length(y, max(config.window_samples, len(y)))
             for _ in range(per_song):
                 start = rng.randint(0, len(y) - config.window_samples + 1)
                 waves.append(y[start:start + config.window_samples])
